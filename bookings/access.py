@@ -1,0 +1,305 @@
+"""Who may read, create, update or delete what: Courtside's row-level security.
+
+Seed 003's policies as one module. Every view, every service and every live stream asks it, so
+the same rules hold for HTTP, the admin actions and WebSockets.
+
+- players: their own rows;
+- parents: their linked children's rows;
+- coaches: their sessions and lessons, and the attendees of those, in their academy;
+- staff: everything in their academy;
+- admins (superusers): everything;
+- anyone else, including another academy's users: nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
+
+from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from scheduling.models import (
+    Academy,
+    Coach,
+    CoachAvailability,
+    CoachTimeOff,
+    Court,
+    GroupSession,
+    SessionType,
+    StaffAssignment,
+    StaffMember,
+)
+
+
+class Action(StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class Role(StrEnum):
+    PLAYER = "player"
+    PARENT = "parent"
+    COACH = "coach"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What one user is, loaded once (four small queries) and then asked without queries."""
+
+    user_id: int | None
+    is_admin: bool
+    staff_academy_ids: frozenset[int]
+    coach_academy_by_id: dict[int, int]  # the user's Coach rows: coach id -> academy id
+    own_player_academy_by_id: dict[int, int]  # the user's own Player rows
+    child_academy_by_id: dict[int, int]  # the user's linked children
+
+    @classmethod
+    def load(cls, user: Any) -> Principal:
+        if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
+            return ANONYMOUS
+        if not user.is_active:
+            return ANONYMOUS
+        return cls(
+            user_id=user.pk,
+            is_admin=user.is_superuser,
+            staff_academy_ids=frozenset(
+                StaffMember.objects.filter(user=user).values_list("academy_id", flat=True)
+            ),
+            coach_academy_by_id=dict(
+                Coach.objects.filter(user=user, is_active=True).values_list("id", "academy_id")
+            ),
+            own_player_academy_by_id=dict(
+                Player.objects.filter(user=user).values_list("id", "academy_id")
+            ),
+            child_academy_by_id=dict(
+                GuardianLink.objects.filter(guardian=user).values_list(
+                    "player_id", "player__academy_id"
+                )
+            ),
+        )
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def member_academy_ids(self) -> frozenset[int]:
+        return (
+            self.staff_academy_ids
+            | frozenset(self.coach_academy_by_id.values())
+            | frozenset(self.own_player_academy_by_id.values())
+            | frozenset(self.child_academy_by_id.values())
+        )
+
+    def roles(self, academy_id: int) -> list[Role]:
+        """The roles held in one academy, in menu order."""
+        roles = []
+        if academy_id in self.own_player_academy_by_id.values():
+            roles.append(Role.PLAYER)
+        if academy_id in self.child_academy_by_id.values():
+            roles.append(Role.PARENT)
+        if academy_id in self.coach_academy_by_id.values():
+            roles.append(Role.COACH)
+        if academy_id in self.staff_academy_ids:
+            roles.append(Role.STAFF)
+        if self.is_admin:
+            roles.append(Role.ADMIN)
+        return roles
+
+    def manages(self, academy_id: int) -> bool:
+        """Staff of the academy, or an admin."""
+        return self.is_admin or academy_id in self.staff_academy_ids
+
+    def is_member(self, academy_id: int) -> bool:
+        return self.is_admin or academy_id in self.member_academy_ids
+
+    def acts_for(self, player_id: int) -> bool:
+        """The player themself or a guardian (not staff: see may_book_for)."""
+        return player_id in self.own_player_academy_by_id or player_id in self.child_academy_by_id
+
+    def coach_ids_in(self, academy_id: int) -> frozenset[int]:
+        return frozenset(c for c, a in self.coach_academy_by_id.items() if a == academy_id)
+
+    @property
+    def family_player_ids(self) -> frozenset[int]:
+        return frozenset(self.own_player_academy_by_id) | frozenset(self.child_academy_by_id)
+
+
+ANONYMOUS = Principal(None, False, frozenset(), {}, {}, {})
+
+
+def principal_for(request_or_user: Any) -> Principal:
+    """The principal of a request (cached on it for the request's life) or of a user (fresh)."""
+    user = getattr(request_or_user, "user", request_or_user)
+    if hasattr(request_or_user, "user"):
+        cached = getattr(request_or_user, "_courtside_principal", None)
+        if cached is None:
+            cached = Principal.load(user)
+            request_or_user._courtside_principal = cached
+        return cached
+    return Principal.load(user)
+
+
+# -- rules per kind of row -----------------------------------------------------------------------
+
+
+def may_book_for(p: Principal, player: Player) -> bool:
+    """Create reservations and lessons for this player: self, guardian, staff, admin."""
+    return p.acts_for(player.pk) or p.manages(player.academy_id)
+
+
+def coaches_session(p: Principal, session: GroupSession) -> bool:
+    mine = p.coach_ids_in(session.academy_id)
+    if not mine:
+        return False
+    return StaffAssignment.objects.filter(session_id=session.pk, coach_id__in=mine).exists()
+
+
+def coaches_player(p: Principal, player: Player) -> bool:
+    """A coach reads the players who attend their sessions or lessons."""
+    mine = p.coach_ids_in(player.academy_id)
+    if not mine:
+        return False
+    return (
+        SessionReservation.objects.filter(
+            player_id=player.pk, session__assignments__coach_id__in=mine
+        ).exists()
+        or IndividualBooking.objects.filter(player_id=player.pk, coach_id__in=mine).exists()
+    )
+
+
+def _player_rule(p: Principal, action: Action, player: Player) -> bool:
+    if action == Action.READ:
+        return p.acts_for(player.pk) or p.manages(player.academy_id) or coaches_player(p, player)
+    return p.manages(player.academy_id)
+
+
+def _guardian_link_rule(p: Principal, action: Action, link: GuardianLink) -> bool:
+    if action == Action.READ and link.guardian_id == p.user_id:
+        return True
+    return _player_rule(p, action if action == Action.READ else Action.UPDATE, link.player)
+
+
+def _reservation_rule(p: Principal, action: Action, r: SessionReservation) -> bool:
+    academy_id = r.session.academy_id
+    if p.manages(academy_id):
+        return True
+    if action == Action.DELETE:
+        return False  # reservations are cancelled, never deleted, except by staff and admins
+    if action == Action.CREATE:
+        return p.acts_for(r.player_id)
+    # read and update (cancel): the family and the session's coaches
+    return p.acts_for(r.player_id) or coaches_session(p, r.session)
+
+
+def _booking_rule(p: Principal, action: Action, b: IndividualBooking) -> bool:
+    if p.manages(b.academy_id):
+        return True
+    if action == Action.DELETE:
+        return False
+    if action == Action.CREATE:
+        return p.acts_for(b.player_id)
+    return p.acts_for(b.player_id) or b.coach_id in p.coach_ids_in(b.academy_id)
+
+
+def _group_session_rule(p: Principal, action: Action, s: GroupSession) -> bool:
+    if action == Action.READ:
+        return p.is_member(s.academy_id)
+    if p.manages(s.academy_id):
+        return True
+    # a coach may change (cancel) their own session, not create or delete sessions
+    return action == Action.UPDATE and coaches_session(p, s)
+
+
+def _coach_owned_rule(p: Principal, action: Action, row: CoachAvailability | CoachTimeOff) -> bool:
+    academy_id = row.coach.academy_id
+    if action == Action.READ:
+        return p.is_member(academy_id)
+    return p.manages(academy_id) or row.coach_id in p.coach_ids_in(academy_id)
+
+
+def _academy_row_rule(p: Principal, action: Action, academy_id: int) -> bool:
+    if action == Action.READ:
+        return p.is_member(academy_id)
+    return p.manages(academy_id)
+
+
+def can(p: Principal, action: Action, obj: Any) -> bool:
+    """May this principal do this action on this row?"""
+    if not p.is_authenticated:
+        return False
+    if p.is_admin:
+        return True
+    match obj:
+        case SessionReservation():
+            return _reservation_rule(p, action, obj)
+        case IndividualBooking():
+            return _booking_rule(p, action, obj)
+        case GroupSession():
+            return _group_session_rule(p, action, obj)
+        case Player():
+            return _player_rule(p, action, obj)
+        case GuardianLink():
+            return _guardian_link_rule(p, action, obj)
+        case CoachAvailability() | CoachTimeOff():
+            return _coach_owned_rule(p, action, obj)
+        case Coach() | Court() | SessionType():
+            return _academy_row_rule(p, action, obj.academy_id)
+        case StaffAssignment():
+            return _academy_row_rule(p, action, obj.session.academy_id)
+        case Academy():
+            return _academy_row_rule(p, action, obj.pk)
+    return False
+
+
+# -- read scoping for lists (the SELECT policies as querysets) -----------------------------------
+
+
+def visible_players(p: Principal) -> QuerySet[Player]:
+    qs = Player.objects.all()
+    if p.is_admin:
+        return qs
+    coach_ids = list(p.coach_academy_by_id)
+    return qs.filter(
+        Q(pk__in=p.family_player_ids)
+        | Q(academy_id__in=p.staff_academy_ids)
+        | Q(reservations__session__assignments__coach_id__in=coach_ids)
+        | Q(individual_bookings__coach_id__in=coach_ids)
+    ).distinct()
+
+
+def visible_reservations(p: Principal) -> QuerySet[SessionReservation]:
+    qs = SessionReservation.objects.all()
+    if p.is_admin:
+        return qs
+    coach_sessions = StaffAssignment.objects.filter(coach_id__in=list(p.coach_academy_by_id))
+    return qs.filter(
+        Q(player_id__in=p.family_player_ids)
+        | Q(session__academy_id__in=p.staff_academy_ids)
+        | Q(session_id__in=coach_sessions.values("session_id"))
+    )
+
+
+def visible_bookings(p: Principal) -> QuerySet[IndividualBooking]:
+    qs = IndividualBooking.objects.all()
+    if p.is_admin:
+        return qs
+    return qs.filter(
+        Q(player_id__in=p.family_player_ids)
+        | Q(academy_id__in=p.staff_academy_ids)
+        | Q(coach_id__in=list(p.coach_academy_by_id))
+    )
+
+
+def visible_group_sessions(p: Principal) -> QuerySet[GroupSession]:
+    qs = GroupSession.objects.all()
+    if p.is_admin:
+        return qs
+    return qs.filter(academy_id__in=p.member_academy_ids)

@@ -1,0 +1,35 @@
+"""Domain errors of the booking operations. Views show `message`; tests assert `code`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES = {
+    "not_allowed": "You are not allowed to do that.",
+    "wrong_academy": "That belongs to another academy.",
+    "session_full": "This session is full.",
+    "session_past": "This session has already started.",
+    "session_cancelled": "This session has been cancelled.",
+    "already_reserved": "This player already has a reservation for this session.",
+    "already_cancelled": "This has already been cancelled.",
+    "cutoff_passed": "It is too late to cancel online; please contact the academy.",
+    "beyond_horizon": "That is too far ahead to book yet.",
+    "too_soon": "That is too soon to book; the academy needs more notice.",
+    "slot_unavailable": "The coach does not offer a lesson at that time.",
+    "slot_taken": "That time slot has just been taken.",
+    "coach_busy": "The coach is busy at that time.",
+    "player_busy": "The player already has a session at that time.",
+    "court_busy": "The court is in use at that time.",
+    "not_individual": "That session type is not an individual lesson.",
+    "capacity_below_reservations": "Capacity cannot be lower than the reservations already made.",
+}
+
+
+class BookingError(Exception):
+    """A booking operation refused; nothing was changed."""
+
+    def __init__(self, code: str, message: str | None = None, *, existing: Any = None) -> None:
+        self.code = code
+        self.message = message or MESSAGES.get(code, "That could not be done.")
+        self.existing = existing  # e.g. the reservation that made a new one a duplicate
+        super().__init__(f"{code}: {self.message}")
