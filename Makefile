@@ -1,0 +1,45 @@
+# Courtside: the README's commands. `make demo` runs the product, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup demo test lint typecheck check clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Courtside needs Python 3.12+ (see .python-version); got " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+# Installs exactly the locked versions (hashes checked); re-runs when the lock file changes.
+$(VENV)/.synced: requirements.lock | $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	COURTSIDE_DEMO=1 $(BIN)/python manage.py migrate --noinput
+	COURTSIDE_DEMO=1 $(BIN)/python manage.py load_demo
+	@echo "Courtside demo: http://$(HOST):$(PORT)/  (logins player, parent, coach, staff, admin; password demo)"
+	COURTSIDE_DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	COURTSIDE_DEMO=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+typecheck: setup
+	COURTSIDE_DEMO=1 $(BIN)/mypy config bookings scheduling realtime
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 staticfiles
