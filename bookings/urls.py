@@ -1,7 +1,26 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bookings import views
+from bookings.views import actions, live, pages
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", pages.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("switch/", pages.switch_role, name="switch_role"),
+    path("player/", pages.player_home, name="player_home"),
+    path("player/schedule/", pages.player_schedule, name="player_schedule"),
+    path("parent/", pages.parent_home, name="parent_home"),
+    path("parent/schedule/", pages.parent_schedule, name="parent_schedule"),
+    path("coach/", pages.coach_home, name="coach_home"),
+    path("coach/schedule/", pages.coach_schedule, name="coach_schedule"),
+    path("staff/", pages.staff_home, name="staff_home"),
+    path("staff/calendar/", pages.staff_calendar, name="staff_calendar"),
+    path("staff/players/<int:player_id>/", pages.staff_player, name="staff_player"),
+    path("staff/players/<int:player_id>/book/", pages.staff_player_book, name="staff_player_book"),
+    path("reserve/", actions.reserve, name="reserve"),
+    path("book/", actions.book, name="book"),
+    path("cancel/", actions.cancel, name="cancel"),
+    path("sessions/cancel/", actions.session_cancel, name="session_cancel"),
+    path("live/<str:key>/", live.fragment, name="live_fragment"),
 ]

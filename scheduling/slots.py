@@ -115,7 +115,9 @@ def generate_slots(
             if starts_at is None or starts_at in seen:
                 continue
             seen.add(starts_at)
-            ends_at = starts_at + duration
+            # In UTC: aware arithmetic in one zone is wall-clock and would stretch or shrink a
+            # lesson that spans a DST change.
+            ends_at = (starts_at.astimezone(UTC) + duration).astimezone(tz)
             if _overlaps(starts_at, ends_at, time_off):
                 continue
             if starts_at < now:

@@ -1,0 +1,255 @@
+"""Reads for pages and live fragments. Each returns plain data in a fixed number of queries,
+whatever the number of rows, so a page with thousands of sessions stays fast."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from scheduling.models import Academy, Coach, GroupSession
+from scheduling.slots import day_bounds
+
+RECENT_DAYS = 14  # "My schedule" shows this much of the past
+UPCOMING_DAYS = 60  # and this much of the future
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a schedule: a group session reservation or an individual lesson."""
+
+    kind: str  # "group" or "lesson"
+    pk: int  # the reservation's or booking's id
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    player_id: int
+    player_name: str
+    coach_names: str
+    court: str
+    colour: str
+    cancellable: bool  # by the family: in the future and before the academy's cut-off
+
+    @property
+    def is_upcoming(self) -> bool:
+        return self.starts_at > timezone.now()
+
+
+def family_players(user_id: int) -> list[Player]:
+    return [
+        link.player
+        for link in GuardianLink.objects.filter(guardian_id=user_id)
+        .select_related("player__academy")
+        .order_by("player__first_name")
+    ]
+
+
+def schedule_entries(
+    player_ids: Iterable[int], *, now: datetime | None = None, upcoming_only: bool = False
+) -> list[Entry]:
+    """Active reservations and lessons of these players, oldest first (three queries)."""
+    now = now or timezone.now()
+    ids = list(player_ids)
+    since = now if upcoming_only else now - timedelta(days=RECENT_DAYS)
+    until = now + timedelta(days=UPCOMING_DAYS)
+    reservations = (
+        SessionReservation.objects.filter(
+            player_id__in=ids,
+            status=SessionReservation.Status.RESERVED,
+            session__status=GroupSession.Status.SCHEDULED,
+            session__starts_at__gte=since,
+            session__starts_at__lt=until,
+        )
+        .select_related("player", "session__session_type", "session__court", "session__academy")
+        .prefetch_related(Prefetch("session__coaches", queryset=Coach.objects.order_by("id")))
+    )
+    lessons = IndividualBooking.objects.filter(
+        player_id__in=ids,
+        status=IndividualBooking.Status.BOOKED,
+        starts_at__gte=since,
+        starts_at__lt=until,
+    ).select_related("player", "coach", "session_type", "court", "academy")
+
+    entries = []
+    for r in reservations:
+        s = r.session
+        entries.append(
+            Entry(
+                kind="group",
+                pk=r.pk,
+                title=s.display_title,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                player_id=r.player_id,
+                player_name=r.player.full_name,
+                coach_names=", ".join(c.display_name for c in s.coaches.all()),
+                court=s.court.name if s.court else "",
+                colour=s.session_type.colour,
+                cancellable=_before_cutoff(s.starts_at, s.academy, now),
+            )
+        )
+    for b in lessons:
+        entries.append(
+            Entry(
+                kind="lesson",
+                pk=b.pk,
+                title=b.session_type.name,
+                starts_at=b.starts_at,
+                ends_at=b.ends_at,
+                player_id=b.player_id,
+                player_name=b.player.full_name,
+                coach_names=b.coach.display_name,
+                court=b.court.name if b.court else "",
+                colour=b.session_type.colour,
+                cancellable=_before_cutoff(b.starts_at, b.academy, now),
+            )
+        )
+    entries.sort(key=lambda e: (e.starts_at, e.kind, e.pk))
+    return entries
+
+
+def _before_cutoff(starts_at: datetime, academy: Academy, now: datetime) -> bool:
+    return starts_at - now >= timedelta(hours=academy.cancellation_cutoff_hours)
+
+
+@dataclass
+class SessionView:
+    """A group session or lesson as a calendar shows it."""
+
+    kind: str  # "group" or "lesson"
+    pk: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    coach_ids: list[int]
+    coach_names: str
+    court: str
+    colour: str
+    capacity: int
+    booked: int
+    cancelled: bool = False
+    attendees: list[tuple[int, str]] = field(default_factory=list)  # (reservation id, name)
+
+    @property
+    def spots_left(self) -> int:
+        return max(self.capacity - self.booked, 0)
+
+    @property
+    def occupancy(self) -> str:
+        """Seed 001's colour bands: green below 60 %, amber below 100 %, red when full."""
+        if self.capacity == 0 or self.booked >= self.capacity:
+            return "full"
+        return "busy" if self.booked / self.capacity >= 0.6 else "open"
+
+    @property
+    def occupancy_label(self) -> str:
+        return {"full": "Full", "busy": "Filling up", "open": "Spaces"}[self.occupancy]
+
+
+def sessions_between(
+    academy_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    names_for_coach_ids: frozenset[int] | None = None,
+    all_names: bool = False,
+    coach_id: int | None = None,
+    include_lessons: bool = True,
+) -> list[SessionView]:
+    """Group sessions and lessons of an academy in [start, end), oldest first.
+
+    Attendee names are filled in only where the viewer may read them: every session with
+    all_names (staff), or the sessions of names_for_coach_ids (a coach's own). Four queries.
+    """
+    names_for = names_for_coach_ids or frozenset()
+    sessions = GroupSession.objects.filter(
+        academy_id=academy_id,
+        starts_at__lt=end,
+        ends_at__gt=start,
+        status=GroupSession.Status.SCHEDULED,
+    ).select_related("session_type", "court")
+    if coach_id is not None:
+        sessions = sessions.filter(assignments__coach_id=coach_id)
+    sessions = sessions.prefetch_related(
+        Prefetch("coaches", queryset=Coach.objects.order_by("id")),
+        Prefetch(
+            "reservations",
+            queryset=SessionReservation.objects.filter(
+                status=SessionReservation.Status.RESERVED
+            ).select_related("player"),
+            to_attr="active_reservations",
+        ),
+    )
+    views = []
+    for s in sessions:
+        coaches = list(s.coaches.all())
+        coach_ids = [c.pk for c in coaches]
+        show = all_names or bool(names_for.intersection(coach_ids))
+        views.append(
+            SessionView(
+                kind="group",
+                pk=s.pk,
+                title=s.display_title,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                coach_ids=coach_ids,
+                coach_names=", ".join(c.display_name for c in coaches),
+                court=s.court.name if s.court else "",
+                colour=s.session_type.colour,
+                capacity=s.capacity,
+                booked=s.reserved_count,
+                attendees=[(r.pk, r.player.full_name) for r in s.active_reservations]
+                if show
+                else [],
+            )
+        )
+    if include_lessons:
+        lessons = IndividualBooking.objects.filter(
+            academy_id=academy_id,
+            starts_at__lt=end,
+            ends_at__gt=start,
+            status=IndividualBooking.Status.BOOKED,
+        ).select_related("coach", "player", "session_type", "court")
+        if coach_id is not None:
+            lessons = lessons.filter(coach_id=coach_id)
+        for b in lessons:
+            show = all_names or b.coach_id in names_for
+            views.append(
+                SessionView(
+                    kind="lesson",
+                    pk=b.pk,
+                    title=b.session_type.name,
+                    starts_at=b.starts_at,
+                    ends_at=b.ends_at,
+                    coach_ids=[b.coach_id],
+                    coach_names=b.coach.display_name,
+                    court=b.court.name if b.court else "",
+                    colour=b.session_type.colour,
+                    capacity=1,
+                    booked=1,
+                    attendees=[(b.pk, b.player.full_name)] if show else [],
+                )
+            )
+    views.sort(key=lambda v: (v.starts_at, v.kind, v.pk))
+    return views
+
+
+def day_range(academy: Academy, day: date, days: int = 1) -> tuple[datetime, datetime]:
+    start, _ = day_bounds(day, academy.tz)
+    _, end = day_bounds(day + timedelta(days=days - 1), academy.tz)
+    return start, end
+
+
+def find_players(academy_id: int, query: str, limit: int = 20) -> list[Player]:
+    """Staff search by name (first, last or both)."""
+    query = query.strip()
+    if not query:
+        return []
+    terms = Q()
+    for word in query.split()[:3]:
+        terms &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+    return list(Player.objects.filter(terms, academy_id=academy_id).order_by("first_name")[:limit])

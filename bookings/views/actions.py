@@ -1,0 +1,244 @@
+"""Reserve, book and cancel: parse, call a service, answer.
+
+HTMX requests get out-of-band fragments back (the page's live fragments re-rendered, the
+message next to what was clicked, a status line); plain form posts get a redirect with a
+message (post/redirect/get), so every flow works without JavaScript.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from bookings import services
+from bookings.errors import BookingError
+from bookings.models import IndividualBooking, Player, SessionReservation
+from bookings.views.live import nonce_oob, refreshed_fragments
+from scheduling.models import Coach, GroupSession, SessionType
+
+STATUS_FOR_CODE = {"not_allowed": 403, "wrong_academy": 403}
+
+
+class BadInput(Exception):
+    """A malformed or missing form field: answered with 400 and a plain message."""
+
+
+def _int(request: HttpRequest, name: str) -> int:
+    raw = request.POST.get(name, "")
+    if not raw.isdigit() or len(raw) > 12:
+        raise BadInput(f"Missing or malformed {name}.")
+    return int(raw)
+
+
+def _idempotency_key(request: HttpRequest, *parts: object) -> str | None:
+    """One key per (form render, action, target): a double click repeats, a new click doesn't."""
+    nonce = request.POST.get("nonce", "")
+    if not nonce:
+        return None
+    return hashlib.sha256("|".join([nonce, *map(str, parts)]).encode()).hexdigest()[:64]
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return "/"
+
+
+def _answer(
+    request: HttpRequest, *, ok: bool, message: str, near: str, status: int = 200
+) -> HttpResponse:
+    if not request.htmx:
+        (messages.success if ok else messages.error)(request, message)
+        return redirect(_next_url(request))
+    body = (
+        refreshed_fragments(request, request.POST.get("live", ""))
+        + render_to_string("includes/answer.html", {"ok": ok, "message": message, "near": near})
+        + (nonce_oob() if ok else "")
+    )
+    return HttpResponse(body, status=status)
+
+
+def _run(request: HttpRequest, near: str, action: Callable[[], str]) -> HttpResponse:
+    try:
+        message = action()
+    except BookingError as error:
+        status = STATUS_FOR_CODE.get(error.code, 409)
+        return _answer(request, ok=False, message=_explain(error), near=near, status=status)
+    return _answer(request, ok=True, message=message, near=near)
+
+
+def _explain(error: BookingError) -> str:
+    existing = error.existing
+    if error.code == "already_reserved" and isinstance(existing, SessionReservation):
+        made = _when(existing.created_at, existing.session.academy)
+        name = existing.player.full_name
+        return f"{name} is already booked on this session (reserved {made}); it is in the list."
+    return error.message
+
+
+def _when(moment: datetime, academy) -> str:  # type: ignore[no-untyped-def]
+    return moment.astimezone(academy.tz).strftime("%a %d %b, %H:%M")
+
+
+def _bad_input(request: HttpRequest, error: BadInput) -> HttpResponse:
+    return _answer(request, ok=False, message=str(error), near="", status=400)
+
+
+@require_POST
+@login_required
+def reserve(request: HttpRequest) -> HttpResponse:
+    try:
+        session = get_object_or_404(
+            GroupSession.objects.select_related("academy", "session_type"),
+            pk=_int(request, "session"),
+        )
+        player = get_object_or_404(Player, pk=_int(request, "player"))
+    except BadInput as error:
+        return _bad_input(request, error)
+    key = _idempotency_key(request, "reserve", session.pk, player.pk)
+
+    def action() -> str:
+        services.reservation_create(
+            player=player, session=session, actor=request.user, idempotency_key=key
+        )
+        when = _when(session.starts_at, session.academy)
+        return f"Reserved {session.display_title} for {player.full_name}, {when}."
+
+    return _run(request, f"msg-session-{session.pk}", action)
+
+
+@require_POST
+@login_required
+def book(request: HttpRequest) -> HttpResponse:
+    try:
+        coach_id, type_id, when = _parse_slot(request.POST.get("slot", ""))
+        player = get_object_or_404(Player, pk=_int(request, "player"))
+    except BadInput as error:
+        return _bad_input(request, error)
+    coach = get_object_or_404(Coach.objects.select_related("academy"), pk=coach_id)
+    session_type = get_object_or_404(SessionType, pk=type_id)
+    key = _idempotency_key(request, "book", coach.pk, when.isoformat(), player.pk)
+
+    def action() -> str:
+        services.individual_booking_create(
+            player=player,
+            coach=coach,
+            session_type=session_type,
+            starts_at=when,
+            actor=request.user,
+            idempotency_key=key,
+        )
+        at = _when(when, coach.academy)
+        return f"Booked {session_type.name} with {coach.display_name} for {player.full_name}, {at}."
+
+    return _run(request, f"msg-slot-{coach.pk}-{int(when.timestamp())}", action)
+
+
+def _parse_slot(raw: str) -> tuple[int, int, datetime]:
+    """`<coach id>|<session type id>|<ISO start>` as the slot buttons send it."""
+    parts = raw.split("|")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(raw) > 80:
+        raise BadInput("That time slot is malformed.")
+    try:
+        when = datetime.fromisoformat(parts[2])
+    except ValueError as exc:
+        raise BadInput("That time slot has a malformed time.") from exc
+    if when.tzinfo is None:
+        raise BadInput("That time slot has no time zone.")
+    return int(parts[0]), int(parts[1]), when
+
+
+@require_POST
+@login_required
+def cancel(request: HttpRequest) -> HttpResponse:
+    """Cancel a reservation (`reservation`) or a lesson (`booking`), after a confirmation."""
+    try:
+        if "reservation" in request.POST:
+            target = get_object_or_404(
+                SessionReservation.objects.select_related(
+                    "session__academy", "session__session_type", "player"
+                ),
+                pk=_int(request, "reservation"),
+            )
+            title, starts_at, academy = (
+                target.session.display_title,
+                target.session.starts_at,
+                target.session.academy,
+            )
+            near = f"msg-reservation-{target.pk}"
+        else:
+            target = get_object_or_404(
+                IndividualBooking.objects.select_related("academy", "session_type", "player"),
+                pk=_int(request, "booking"),
+            )
+            title, starts_at, academy = target.session_type.name, target.starts_at, target.academy
+            near = f"msg-booking-{target.pk}"
+    except BadInput as error:
+        return _bad_input(request, error)
+
+    # The HTMX path confirmed in the browser; a plain form post confirms on a page of its own.
+    if not request.htmx and request.POST.get("confirmed") != "yes":
+        return render(
+            request,
+            "bookings/confirm_cancel.html",
+            {
+                "title": title,
+                "when": _when(starts_at, academy),
+                "player": target.player,
+                "field": "reservation" if isinstance(target, SessionReservation) else "booking",
+                "target": target,
+                "next": _next_url(request),
+            },
+        )
+
+    def action() -> str:
+        if isinstance(target, SessionReservation):
+            services.reservation_cancel(reservation=target, actor=request.user)
+        else:
+            services.individual_booking_cancel(booking=target, actor=request.user)
+        return f"Cancelled {title} for {target.player.full_name}, {_when(starts_at, academy)}."
+
+    return _run(request, near, action)
+
+
+@require_POST
+@login_required
+def session_cancel(request: HttpRequest) -> HttpResponse:
+    """A coach or staff cancels a whole group session (and so every reservation in it)."""
+    try:
+        session = get_object_or_404(
+            GroupSession.objects.select_related("academy", "session_type"),
+            pk=_int(request, "session"),
+        )
+    except BadInput as error:
+        return _bad_input(request, error)
+    if not request.htmx and request.POST.get("confirmed") != "yes":
+        return render(
+            request,
+            "bookings/confirm_cancel.html",
+            {
+                "title": session.display_title,
+                "when": _when(session.starts_at, session.academy),
+                "field": "session",
+                "target": session,
+                "whole_session": True,
+                "next": _next_url(request),
+            },
+        )
+
+    def action() -> str:
+        services.group_session_cancel(session=session, actor=request.user)
+        when = _when(session.starts_at, session.academy)
+        return f"Cancelled the session {session.display_title}, {when}; its players were told."
+
+    return _run(request, f"msg-session-{session.pk}", action)

@@ -1,0 +1,49 @@
+"""Live fragments over plain HTTP: what a page shows, what actions answer with, what the
+client polls while its socket is down. One rule decides who sees what: fragments.allowed."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+from bookings.access import principal_for
+from realtime import fragments
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def page_fragments(request: HttpRequest, keys: dict[str, str]) -> dict[str, object]:
+    """Render a page's live fragments (alias -> key) for its first load."""
+    principal = principal_for(request)
+    rendered: dict[str, str] = {}
+    for alias, key in keys.items():
+        fragment = fragments.resolve(key)
+        if fragment is None or not fragment.allowed(principal):
+            raise Http404("No such view.")
+        rendered[alias] = fragment.render()
+    return {"live": rendered, "live_keys": " ".join(keys.values()), "nonce": new_nonce()}
+
+
+def refreshed_fragments(request: HttpRequest, keys_text: str) -> str:
+    """Fresh out-of-band renders of the fragments a page said it shows (only allowed ones)."""
+    keys = keys_text.split()[:12]
+    allowed = fragments.resolve_allowed(keys, principal_for(request))
+    return "".join(fragment.render(oob=True) for fragment in allowed)
+
+
+def nonce_oob() -> str:
+    return render_to_string("includes/nonce.html", {"nonce": new_nonce(), "oob": True})
+
+
+@login_required
+def fragment(request: HttpRequest, key: str) -> HttpResponse:
+    """GET one live fragment: for resync after a reconnect and for polling without a socket."""
+    found = fragments.resolve(key)
+    if found is None or not found.allowed(principal_for(request)):
+        raise Http404("No such view.")
+    return HttpResponse(found.render())

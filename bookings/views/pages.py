@@ -1,0 +1,292 @@
+"""The pages of each role. Thin: pick what to show, let fragments render it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+
+from bookings import selectors
+from bookings.access import Role
+from bookings.context import academies_of, home_url_for, viewer_for
+from bookings.models import Player
+from bookings.views.live import page_fragments
+from realtime.fragments import parse_date
+from scheduling.models import Coach, SessionType
+
+
+def _day_param(request: HttpRequest, academy_tz) -> date:  # type: ignore[no-untyped-def]
+    """The ?date= of a page, or today in the academy; a malformed date says so and uses today."""
+    today = timezone.now().astimezone(academy_tz).date()
+    raw = request.GET.get("date")
+    if not raw:
+        return today
+    day = parse_date(raw)
+    if day is None:
+        messages.error(request, f"“{raw[:20]}” is not a date we can show; showing today.")
+        return today
+    return day
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request)
+    return redirect(home_url_for(viewer, request.session.get("role")))
+
+
+@login_required
+def switch_role(request: HttpRequest) -> HttpResponse:
+    """?to=<academy id>:<role>: act in another academy or as another of one's roles."""
+    viewer = viewer_for(request)
+    academy_text, _, role_text = request.GET.get("to", "").partition(":")
+    academy = next((a for a in academies_of(viewer.principal) if str(a.pk) == academy_text), None)
+    if academy is None or role_text not in {str(role) for role in Role}:
+        messages.error(request, "That view is not available to you.")
+        return redirect("home")
+    request.session["academy_id"] = academy.pk
+    request.session["role"] = role_text
+    request._courtside_viewer = None  # type: ignore[attr-defined]
+    return redirect(home_url_for(viewer_for(request), role_text))
+
+
+# -- players and parents ---------------------------------------------------------------------------
+
+
+def _own_player(request: HttpRequest, viewer) -> Player:  # type: ignore[no-untyped-def]
+    return get_object_or_404(Player, user=request.user, academy=viewer.academy)
+
+
+def _tab(request: HttpRequest) -> str:
+    return "reservations" if request.GET.get("tab") == "reservations" else "schedule"
+
+
+@login_required
+def player_home(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.PLAYER)
+    player = _own_player(request, viewer)
+    tab = _tab(request)
+    context = page_fragments(request, {"list": f"{tab}:p{player.pk}"})
+    return render(
+        request,
+        "bookings/home.html",
+        {**context, "tab": tab, "heading": "My sessions", "acting_player": player},
+    )
+
+
+def _children(request: HttpRequest, viewer) -> list[Player]:  # type: ignore[no-untyped-def]
+    return [
+        p for p in selectors.family_players(request.user.pk) if p.academy_id == viewer.academy.pk
+    ]
+
+
+@login_required
+def parent_home(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.PARENT)
+    children = _children(request, viewer)
+    chosen = request.GET.get("player", "all")
+    child = next((c for c in children if str(c.pk) == chosen), None)
+    if chosen != "all" and child is None:
+        messages.error(request, "That player is not linked to your account; showing all.")
+    scope = f"p{child.pk}" if child else f"f{request.user.pk}"
+    tab = _tab(request)
+    context = page_fragments(request, {"list": f"{tab}:{scope}"})
+    return render(
+        request,
+        "bookings/home.html",
+        {
+            **context,
+            "tab": tab,
+            "heading": "My family",
+            "children": children,
+            "chosen": child,
+            "acting_players": [child] if child else children,
+            "acting_player": child,
+        },
+    )
+
+
+def _schedule_page(
+    request: HttpRequest, viewer, acting_players: list[Player], acting: Player | None, heading: str
+) -> HttpResponse:  # type: ignore[no-untyped-def]
+    academy = viewer.academy
+    day = _day_param(request, academy.tz)
+    types = list(SessionType.objects.filter(academy=academy, kind=SessionType.Kind.INDIVIDUAL))
+    coaches = list(Coach.objects.filter(academy=academy, is_active=True))
+    session_type = _pick(request, "type", types)
+    coach = _pick(request, "coach", coaches)
+    keys = {"day": f"day:a{academy.pk}:{day.isoformat()}"}
+    if coach and session_type:
+        keys["slots"] = f"slots:c{coach.pk}:t{session_type.pk}:{day.isoformat()}"
+    context = page_fragments(request, keys)
+    return render(
+        request,
+        "bookings/schedule.html",
+        {
+            **context,
+            "heading": heading,
+            "day": day,
+            "prev_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "types": types,
+            "coaches": coaches,
+            "session_type": session_type,
+            "coach": coach,
+            "acting_players": acting_players,
+            "acting_player": acting,
+        },
+    )
+
+
+def _pick(request: HttpRequest, name: str, options: list):  # type: ignore[no-untyped-def]
+    raw = request.GET.get(name)
+    if raw:
+        found = next((o for o in options if str(o.pk) == raw), None)
+        if found is None:
+            messages.error(
+                request,
+                f"That {'coach' if name == 'coach' else 'session type'} is not offered here.",
+            )
+        else:
+            return found
+    return options[0] if options else None
+
+
+@login_required
+def player_schedule(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.PLAYER)
+    player = _own_player(request, viewer)
+    return _schedule_page(request, viewer, [player], player, "Book a session")
+
+
+@login_required
+def parent_schedule(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.PARENT)
+    children = _children(request, viewer)
+    chosen = next((c for c in children if str(c.pk) == request.GET.get("player")), None)
+    return _schedule_page(
+        request,
+        viewer,
+        children,
+        chosen or (children[0] if children else None),
+        "Book for your family",
+    )
+
+
+# -- coaches ------------------------------------------------------------------------------------
+
+
+def _own_coach(request: HttpRequest, viewer) -> Coach:  # type: ignore[no-untyped-def]
+    return get_object_or_404(Coach, user=request.user, academy=viewer.academy)
+
+
+@login_required
+def coach_home(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.COACH)
+    coach = _own_coach(request, viewer)
+    day = _day_param(request, viewer.academy.tz)
+    tab = "full" if request.GET.get("tab") == "full" else "mine"
+    key = (
+        f"calendar:a{viewer.academy.pk}:{day.isoformat()}:1d:c{coach.pk}"
+        if tab == "full"
+        else f"coachday:c{coach.pk}:{day.isoformat()}"
+    )
+    context = page_fragments(request, {"main": key})
+    return render(
+        request,
+        "bookings/coach_home.html",
+        {
+            **context,
+            "tab": tab,
+            "day": day,
+            "prev_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "coach": coach,
+        },
+    )
+
+
+def _calendar_page(request: HttpRequest, viewer, who: str, heading: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+    day = _day_param(request, viewer.academy.tz)
+    view = "day" if request.GET.get("view") == "day" else "week"
+    first = day if view == "day" else day - timedelta(days=day.weekday())
+    step = timedelta(days=1 if view == "day" else 7)
+    days = 1 if view == "day" else 7
+    context = page_fragments(
+        request, {"main": f"calendar:a{viewer.academy.pk}:{first.isoformat()}:{days}d:{who}"}
+    )
+    return render(
+        request,
+        "bookings/calendar.html",
+        {
+            **context,
+            "heading": heading,
+            "view": view,
+            "first": first,
+            "last": first + timedelta(days=days - 1),
+            "prev_day": first - step,
+            "next_day": first + step,
+            "day": day,
+        },
+    )
+
+
+@login_required
+def coach_schedule(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.COACH)
+    coach = _own_coach(request, viewer)
+    return _calendar_page(request, viewer, f"c{coach.pk}", "Calendar")
+
+
+# -- staff --------------------------------------------------------------------------------------
+
+
+@login_required
+def staff_home(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.STAFF)
+    query = request.GET.get("q", "")[:80]
+    results = selectors.find_players(viewer.academy.pk, query) if query else []
+    return render(
+        request,
+        "bookings/staff_home.html",
+        {"query": query, "results": results, "academy": viewer.academy},
+    )
+
+
+@login_required
+def staff_calendar(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_for(request, Role.STAFF)
+    return _calendar_page(request, viewer, "staff", "Academy calendar")
+
+
+def _staff_player(request: HttpRequest, player_id: int):  # type: ignore[no-untyped-def]
+    viewer = viewer_for(request, Role.STAFF)
+    return viewer, get_object_or_404(Player, pk=player_id, academy=viewer.academy)
+
+
+@login_required
+def staff_player(request: HttpRequest, player_id: int) -> HttpResponse:
+    _, player = _staff_player(request, player_id)
+    tab = _tab(request)
+    context = page_fragments(request, {"list": f"{tab}:p{player.pk}"})
+    return render(
+        request,
+        "bookings/home.html",
+        {
+            **context,
+            "tab": tab,
+            "heading": player.full_name,
+            "acting_player": player,
+            "staff_view": True,
+            "player": player,
+        },
+    )
+
+
+@login_required
+def staff_player_book(request: HttpRequest, player_id: int) -> HttpResponse:
+    viewer, player = _staff_player(request, player_id)
+    return _schedule_page(request, viewer, [player], player, f"Book for {player.full_name}")

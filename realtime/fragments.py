@@ -1,0 +1,333 @@
+"""Live fragments: the named pieces of pages that change when bookings change.
+
+A fragment key (for example `slots:c3:t2:2026-11-24`) names one fragment and, at the same
+time, its audience: the stream that carries its updates. Each kind of fragment knows how to
+parse its key, who may read it (by the access rules in bookings.access) and how to render it
+from the key alone, never from a request, so the server renders it once per change for every
+viewer of that stream. Pages render their fragments through here too, so the HTML a page loads
+with and the HTML a push brings are the same template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from bookings import selectors
+from bookings.access import Principal
+from bookings.models import Player
+from scheduling.models import Academy, Coach, SessionType
+from scheduling.slots import generate_slots
+
+MAX_DAYS_AWAY = 400  # dates further than this from today are refused, not rendered
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FragmentKind:
+    name: str
+    pattern: re.Pattern[str]
+    template: str
+    load: Callable[[re.Match[str]], Params | None]  # key parts -> params (None: no such thing)
+    allowed: Callable[[Principal, Params], bool]
+    context: Callable[[Params], dict[str, Any]]
+
+
+KINDS: dict[str, FragmentKind] = {}
+
+
+def kind(name: str, pattern: str, template: str):  # type: ignore[no-untyped-def]
+    """Register a fragment kind from a class with load/allowed/context static methods."""
+
+    def register(cls):  # type: ignore[no-untyped-def]
+        KINDS[name] = FragmentKind(
+            name, re.compile(pattern), template, cls.load, cls.allowed, cls.context
+        )
+        return cls
+
+    return register
+
+
+def parse_date(text: str) -> date | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
+        return None
+    return day
+
+
+# -- player and family lists ---------------------------------------------------------------------
+
+
+def _load_owner(match: re.Match[str]) -> Params | None:
+    """`p12` is one player; `f7` is every child of the parent with user id 7."""
+    scope, ident = match["scope"], int(match["id"])
+    if scope == "p":
+        player = Player.objects.select_related("academy").filter(pk=ident).first()
+        return None if player is None else {"player": player, "players": [player]}
+    return {"guardian_id": ident, "players": selectors.family_players(ident)}
+
+
+def _owner_allowed(p: Principal, params: Params) -> bool:
+    if "player" in params:
+        player = params["player"]
+        return p.acts_for(player.pk) or p.manages(player.academy_id)
+    return p.user_id == params["guardian_id"]
+
+
+def _owner_context(params: Params, *, upcoming_only: bool) -> dict[str, Any]:
+    players = params["players"]
+    return {
+        "entries": selectors.schedule_entries(
+            [pl.pk for pl in players], upcoming_only=upcoming_only
+        ),
+        "show_player": "guardian_id" in params,
+    }
+
+
+@kind("schedule", r"schedule:(?P<scope>[pf])(?P<id>\d{1,12})", "fragments/lists.html#schedule")
+class Schedule:
+    load = staticmethod(_load_owner)
+    allowed = staticmethod(_owner_allowed)
+
+    @staticmethod
+    def context(params: Params) -> dict[str, Any]:
+        return _owner_context(params, upcoming_only=False)
+
+
+@kind(
+    "reservations",
+    r"reservations:(?P<scope>[pf])(?P<id>\d{1,12})",
+    "fragments/lists.html#reservations",
+)
+class Reservations:
+    load = staticmethod(_load_owner)
+    allowed = staticmethod(_owner_allowed)
+
+    @staticmethod
+    def context(params: Params) -> dict[str, Any]:
+        return _owner_context(params, upcoming_only=True)
+
+
+# -- shared academy views: slots and the day's group sessions ------------------------------------
+
+
+@kind(
+    "slots",
+    r"slots:c(?P<coach>\d{1,12}):t(?P<type>\d{1,12}):(?P<day>[\d-]{10})",
+    "fragments/slots.html#slots",
+)
+class Slots:
+    @staticmethod
+    def load(match: re.Match[str]) -> Params | None:
+        day = parse_date(match["day"])
+        coach = Coach.objects.select_related("academy").filter(pk=int(match["coach"])).first()
+        session_type = SessionType.objects.filter(pk=int(match["type"])).first()
+        if day is None or coach is None or session_type is None:
+            return None
+        if session_type.academy_id != coach.academy_id:
+            return None
+        return {"coach": coach, "session_type": session_type, "day": day}
+
+    @staticmethod
+    def allowed(p: Principal, params: Params) -> bool:
+        return p.is_member(params["coach"].academy_id)
+
+    @staticmethod
+    def context(params: Params) -> dict[str, Any]:
+        return {
+            **params,
+            "slots": generate_slots(
+                coach=params["coach"], session_type=params["session_type"], day=params["day"]
+            ),
+        }
+
+
+@kind("day", r"day:a(?P<academy>\d{1,12}):(?P<day>[\d-]{10})", "fragments/slots.html#day")
+class DaySessions:
+    @staticmethod
+    def load(match: re.Match[str]) -> Params | None:
+        day = parse_date(match["day"])
+        academy = Academy.objects.filter(pk=int(match["academy"])).first()
+        if day is None or academy is None:
+            return None
+        return {"academy": academy, "day": day}
+
+    @staticmethod
+    def allowed(p: Principal, params: Params) -> bool:
+        return p.is_member(params["academy"].pk)
+
+    @staticmethod
+    def context(params: Params) -> dict[str, Any]:
+        academy, day = params["academy"], params["day"]
+        start, end = selectors.day_range(academy, day)
+        return {
+            **params,
+            "now": timezone.now(),
+            "sessions": selectors.sessions_between(academy.pk, start, end, include_lessons=False),
+        }
+
+
+# -- coach and staff calendars ---------------------------------------------------------------------
+
+
+@kind(
+    "coachday",
+    r"coachday:c(?P<coach>\d{1,12}):(?P<day>[\d-]{10})",
+    "fragments/calendar.html#coachday",
+)
+class CoachDay:
+    @staticmethod
+    def load(match: re.Match[str]) -> Params | None:
+        day = parse_date(match["day"])
+        coach = Coach.objects.select_related("academy").filter(pk=int(match["coach"])).first()
+        if day is None or coach is None:
+            return None
+        return {"coach": coach, "day": day}
+
+    @staticmethod
+    def allowed(p: Principal, params: Params) -> bool:
+        coach = params["coach"]
+        return coach.pk in p.coach_academy_by_id or p.manages(coach.academy_id)
+
+    @staticmethod
+    def context(params: Params) -> dict[str, Any]:
+        coach, day = params["coach"], params["day"]
+        start, end = selectors.day_range(coach.academy, day)
+        return {
+            **params,
+            "now": timezone.now(),
+            "can_cancel_sessions": True,
+            "sessions": selectors.sessions_between(
+                coach.academy_id, start, end, coach_id=coach.pk, all_names=True
+            ),
+        }
+
+
+@kind(
+    "calendar",
+    r"calendar:a(?P<academy>\d{1,12}):(?P<day>[\d-]{10}):(?P<days>[17])d:(?P<who>staff|c\d{1,12})",
+    "fragments/calendar.html#calendar",
+)
+class Calendar:
+    """A day or week of every session. Staff see every attendee; a coach sees the attendees of
+    their own sessions and only the occupancy of the others (the access rules)."""
+
+    @staticmethod
+    def load(match: re.Match[str]) -> Params | None:
+        day = parse_date(match["day"])
+        academy = Academy.objects.filter(pk=int(match["academy"])).first()
+        if day is None or academy is None:
+            return None
+        who = match["who"]
+        coach = None
+        if who != "staff":
+            coach = Coach.objects.filter(pk=int(who[1:]), academy=academy).first()
+            if coach is None:
+                return None
+        return {"academy": academy, "day": day, "days": int(match["days"]), "coach": coach}
+
+    @staticmethod
+    def allowed(p: Principal, params: Params) -> bool:
+        academy_id = params["academy"].pk
+        if params["coach"] is None:
+            return p.manages(academy_id)
+        return params["coach"].pk in p.coach_academy_by_id or p.manages(academy_id)
+
+    @staticmethod
+    def context(params: Params) -> dict[str, Any]:
+        academy, first, days, coach = (params[k] for k in ("academy", "day", "days", "coach"))
+        start, end = selectors.day_range(academy, first, days)
+        sessions = selectors.sessions_between(
+            academy.pk,
+            start,
+            end,
+            all_names=coach is None,
+            names_for_coach_ids=frozenset([coach.pk]) if coach else None,
+        )
+        tz = academy.tz
+        columns = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            columns.append((day, [s for s in sessions if s.starts_at.astimezone(tz).date() == day]))
+        # Both audiences may cancel: staff any session, a coach their own (checked in the template
+        # per session, and again by the service).
+        return {**params, "columns": columns, "now": timezone.now(), "can_cancel_sessions": True}
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fragment:
+    key: str
+    kind: FragmentKind
+    params: Params
+
+    @property
+    def dom_id(self) -> str:
+        return dom_id(self.key)
+
+    def allowed(self, principal: Principal) -> bool:
+        return principal.is_authenticated and self.kind.allowed(principal, self.params)
+
+    def render(self, *, oob: bool = False) -> SafeString:
+        # Times show in the academy's zone whoever renders (a request or a push).
+        with timezone.override(_academy_of(self.params).tz):
+            inner = render_to_string(self.kind.template, self.kind.context(self.params))
+        return format_html(
+            '<div id="{}" class="live-fragment" data-live="{}"{}>{}</div>',
+            self.dom_id,
+            self.key,
+            mark_safe(' hx-swap-oob="outerHTML"') if oob else "",
+            mark_safe(inner),
+        )
+
+
+def _academy_of(params: Params) -> Academy:
+    for name in ("academy", "coach", "player"):
+        if name in params and params[name] is not None:
+            value = params[name]
+            return value if isinstance(value, Academy) else value.academy
+    players = params.get("players") or []
+    return players[0].academy if players else Academy(time_zone="UTC")
+
+
+def dom_id(key: str) -> str:
+    return "live-" + key.replace(":", "-")
+
+
+def resolve(key: str) -> Fragment | None:
+    """The fragment a key names, or None for a malformed key or one naming nothing."""
+    if not isinstance(key, str) or len(key) > 100:
+        return None
+    name = key.split(":", 1)[0]
+    fragment_kind = KINDS.get(name)
+    if fragment_kind is None:
+        return None
+    match = fragment_kind.pattern.fullmatch(key)
+    if match is None:
+        return None
+    params = fragment_kind.load(match)
+    return None if params is None else Fragment(key, fragment_kind, params)
+
+
+def resolve_allowed(keys: list[str], principal: Principal) -> list[Fragment]:
+    """The fragments among keys that this principal may read (the rest are dropped)."""
+    found = []
+    for key in dict.fromkeys(keys):
+        fragment = resolve(key)
+        if fragment is not None and fragment.allowed(principal):
+            found.append(fragment)
+    return found
