@@ -22,5 +22,6 @@ urlpatterns = [
     path("book/", actions.book, name="book"),
     path("cancel/", actions.cancel, name="cancel"),
     path("sessions/cancel/", actions.session_cancel, name="session_cancel"),
+    path("live/", live.resync, name="live_resync"),
     path("live/<str:key>/", live.fragment, name="live_fragment"),
 ]

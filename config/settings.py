@@ -101,16 +101,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Live updates. With REDIS_URL, worker processes share streams through Redis pub/sub (the
+# pub/sub layer stores nothing, so there is no capacity to overflow or expiry to drop messages:
+# a message reaches every subscribed process or, if Redis is down, none, and pages resync).
+# Without it, one process and the in-memory layer: the embedded default for `make demo`.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+LIVE_PREFIX = os.environ.get("LIVE_PREFIX", "courtside")
+
+
+def channel_layers(redis_url: str, prefix: str) -> dict:
+    if redis_url:
+        return {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [redis_url], "prefix": f"{prefix}:layer"},
+            }
+        }
+    # Our hub drains its channel continuously; the capacity is headroom for bursts.
+    return {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 10_000, "expiry": 60},
         }
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 os.environ.setdefault("SECRET_KEY", "courtside-tests-only")
 
 from config.settings import *  # noqa: F403
-from config.settings import BASE_DIR, env_bool
+from config.settings import BASE_DIR, channel_layers, env_bool
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/courtside"
@@ -56,15 +56,10 @@ else:
         }
     }
 
-if REDIS_AVAILABLE:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [TEST_REDIS_URL]},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# A prefix of its own per run, so parallel runs (and a developer's demo) never share streams.
+LIVE_PREFIX = f"courtside-test-{os.getpid()}"
+REDIS_URL = TEST_REDIS_URL if REDIS_AVAILABLE else ""
+CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX)
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

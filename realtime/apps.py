@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class RealtimeConfig(AppConfig):
     name = "realtime"
     verbose_name = "Realtime"
+
+    def ready(self) -> None:
+        from realtime import capture
+
+        capture.connect()

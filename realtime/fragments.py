@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from bookings import selectors
 from bookings.access import Principal
 from bookings.models import Player
+from realtime.changes import Change
 from scheduling.models import Academy, Coach, SessionType
 from scheduling.slots import generate_slots
 
@@ -40,6 +41,7 @@ class FragmentKind:
     load: Callable[[re.Match[str]], Params | None]  # key parts -> params (None: no such thing)
     allowed: Callable[[Principal, Params], bool]
     context: Callable[[Params], dict[str, Any]]
+    affected: Callable[[re.Match[str], Change], bool]  # from the key's text alone, no queries
 
 
 KINDS: dict[str, FragmentKind] = {}
@@ -50,7 +52,7 @@ def kind(name: str, pattern: str, template: str):  # type: ignore[no-untyped-def
 
     def register(cls):  # type: ignore[no-untyped-def]
         KINDS[name] = FragmentKind(
-            name, re.compile(pattern), template, cls.load, cls.allowed, cls.context
+            name, re.compile(pattern), template, cls.load, cls.allowed, cls.context, cls.affected
         )
         return cls
 
@@ -65,6 +67,29 @@ def parse_date(text: str) -> date | None:
     if abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
         return None
     return day
+
+
+def _touches(change: Change, day_text: str, span: int = 1) -> bool:
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        return False
+    return change.touches_day(day, span)
+
+
+def affected_keys(keys: list[str], change: Change) -> list[str]:
+    """The keys among these (being watched) whose fragment this change may alter."""
+    hit = []
+    for key in keys:
+        fragment_kind = KINDS.get(key.split(":", 1)[0])
+        match = fragment_kind.pattern.fullmatch(key) if fragment_kind else None
+        if (
+            match is not None
+            and fragment_kind is not None
+            and fragment_kind.affected(match, change)
+        ):
+            hit.append(key)
+    return hit
 
 
 # -- player and family lists ---------------------------------------------------------------------
@@ -86,6 +111,11 @@ def _owner_allowed(p: Principal, params: Params) -> bool:
     return p.user_id == params["guardian_id"]
 
 
+def _owner_affected(match: re.Match[str], change: Change) -> bool:
+    ident = int(match["id"])
+    return ident in (change.player_ids if match["scope"] == "p" else change.guardian_ids)
+
+
 def _owner_context(params: Params, *, upcoming_only: bool) -> dict[str, Any]:
     players = params["players"]
     return {
@@ -100,6 +130,7 @@ def _owner_context(params: Params, *, upcoming_only: bool) -> dict[str, Any]:
 class Schedule:
     load = staticmethod(_load_owner)
     allowed = staticmethod(_owner_allowed)
+    affected = staticmethod(_owner_affected)
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:
@@ -114,6 +145,7 @@ class Schedule:
 class Reservations:
     load = staticmethod(_load_owner)
     allowed = staticmethod(_owner_allowed)
+    affected = staticmethod(_owner_affected)
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:
@@ -145,6 +177,10 @@ class Slots:
         return p.is_member(params["coach"].academy_id)
 
     @staticmethod
+    def affected(match: re.Match[str], change: Change) -> bool:
+        return int(match["coach"]) in change.coach_ids and _touches(change, match["day"])
+
+    @staticmethod
     def context(params: Params) -> dict[str, Any]:
         return {
             **params,
@@ -167,6 +203,14 @@ class DaySessions:
     @staticmethod
     def allowed(p: Principal, params: Params) -> bool:
         return p.is_member(params["academy"].pk)
+
+    @staticmethod
+    def affected(match: re.Match[str], change: Change) -> bool:
+        return (
+            change.group_sessions
+            and int(match["academy"]) == change.academy_id
+            and _touches(change, match["day"])
+        )
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:
@@ -200,6 +244,10 @@ class CoachDay:
     def allowed(p: Principal, params: Params) -> bool:
         coach = params["coach"]
         return coach.pk in p.coach_academy_by_id or p.manages(coach.academy_id)
+
+    @staticmethod
+    def affected(match: re.Match[str], change: Change) -> bool:
+        return int(match["coach"]) in change.coach_ids and _touches(change, match["day"])
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:
@@ -236,7 +284,10 @@ class Calendar:
             coach = Coach.objects.filter(pk=int(who[1:]), academy=academy).first()
             if coach is None:
                 return None
-        return {"academy": academy, "day": day, "days": int(match["days"]), "coach": coach}
+        days = int(match["days"])
+        if days == 7 and day.weekday() != 0:
+            return None  # weeks start on Monday, so every viewer of a week shares one stream
+        return {"academy": academy, "day": day, "days": days, "coach": coach}
 
     @staticmethod
     def allowed(p: Principal, params: Params) -> bool:
@@ -244,6 +295,14 @@ class Calendar:
         if params["coach"] is None:
             return p.manages(academy_id)
         return params["coach"].pk in p.coach_academy_by_id or p.manages(academy_id)
+
+    @staticmethod
+    def affected(match: re.Match[str], change: Change) -> bool:
+        return (
+            (change.group_sessions or change.lessons)
+            and int(match["academy"]) == change.academy_id
+            and _touches(change, match["day"], int(match["days"]))
+        )
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:

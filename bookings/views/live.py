@@ -6,11 +6,13 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from bookings.access import principal_for
 from realtime import fragments
+from realtime.store import get_store
+from realtime.tokens import sign_streams
 
 
 def new_nonce() -> str:
@@ -26,7 +28,12 @@ def page_fragments(request: HttpRequest, keys: dict[str, str]) -> dict[str, obje
         if fragment is None or not fragment.allowed(principal):
             raise Http404("No such view.")
         rendered[alias] = fragment.render()
-    return {"live": rendered, "live_keys": " ".join(keys.values()), "nonce": new_nonce()}
+    return {
+        "live": rendered,
+        "live_keys": " ".join(keys.values()),
+        "live_token": sign_streams(request.user.pk, list(keys.values())),
+        "nonce": new_nonce(),
+    }
 
 
 def refreshed_fragments(request: HttpRequest, keys_text: str) -> str:
@@ -47,3 +54,23 @@ def fragment(request: HttpRequest, key: str) -> HttpResponse:
     if found is None or not found.allowed(principal_for(request)):
         raise Http404("No such view.")
     return HttpResponse(found.render())
+
+
+@login_required
+def resync(request: HttpRequest) -> HttpResponse:
+    """GET /live/?k=..&k=..: fresh out-of-band renders of a page's fragments, with the stream
+    sequence numbers they are at least as new as (read before rendering, so a push with a
+    higher number is newer still). Used after (re)connecting, on a gap, and for polling."""
+    keys = request.GET.getlist("k")[:12]
+    allowed = fragments.resolve_allowed(keys, principal_for(request))
+    if len(allowed) != len(set(keys)):
+        raise Http404("No such view.")
+    try:
+        seqs = get_store().current_seqs([f.key for f in allowed])
+    except Exception:  # Redis down: the render is still the truth, only its number is unknown
+        seqs = {f.key: 0 for f in allowed}
+    html = "".join(f.render(oob=True) for f in allowed)
+    response = HttpResponse(html)
+    response["X-Live-Seqs"] = JsonResponse(seqs).content.decode()
+    response["Cache-Control"] = "no-store"
+    return response

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bookings import selectors
 from bookings.access import Role
-from bookings.context import academies_of, home_url_for, viewer_for
+from bookings.context import ROLE_HOMES, academies_of, home_url_for, viewer_for
 from bookings.models import Player
 from bookings.views.live import page_fragments
 from realtime.fragments import parse_date
@@ -44,7 +44,12 @@ def switch_role(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request)
     academy_text, _, role_text = request.GET.get("to", "").partition(":")
     academy = next((a for a in academies_of(viewer.principal) if str(a.pk) == academy_text), None)
-    if academy is None or role_text not in {str(role) for role in Role}:
+    # Only a role with a home page that the user holds in that academy (an admin: its front desk).
+    held = viewer.principal.roles(academy.pk) if academy else []
+    offered = {str(r) for r in held if r in ROLE_HOMES}
+    if Role.ADMIN in held:
+        offered.add(str(Role.STAFF))
+    if academy is None or role_text not in offered:
         messages.error(request, "That view is not available to you.")
         return redirect("home")
     request.session["academy_id"] = academy.pk

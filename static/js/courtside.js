@@ -1,7 +1,19 @@
 // Courtside browser client. Pages work without it; with it, actions swap only the affected
-// fragments (htmx) and confirmations use the button's own words.
+// fragments (htmx) and every live fragment follows the database through one WebSocket.
+//
+// Convergence: every pushed fragment carries its stream's sequence number. Only newer numbers
+// are applied; a gap, a (re)connect, or a heartbeat showing the server ahead makes the page
+// fetch fresh renders over HTTP. While the socket is down the page polls every 30-60 s.
 (function () {
   "use strict";
+
+  var PING_EVERY = 15000;      // application heartbeat
+  var PONG_WITHIN = 5000;      // no answer by then: the connection is dead
+  var BACKOFF_MIN = 500;       // reconnect backoff, doubling, with jitter (seed 002)
+  var BACKOFF_MAX = 8000;
+  var OFFLINE_AFTER = 3;       // failed attempts before the indicator says Offline
+  var POLL_MIN = 30000;        // HTTP polling while the socket is down
+  var POLL_SPREAD = 30000;
 
   // Cancel buttons carry data-confirm; the form they submit is shared, so ask per button.
   document.addEventListener("htmx:confirm", function (evt) {
@@ -11,4 +23,171 @@
     evt.preventDefault();
     if (window.confirm(button.dataset.confirm)) evt.detail.issueRequest(true);
   });
+
+  // An action that cannot reach the server says so; nothing was changed.
+  document.addEventListener("htmx:sendError", function () {
+    say("You are offline: nothing was changed. Try again when the connection is back.", "error");
+  });
+
+  function say(text, kind) {
+    var status = document.getElementById("status");
+    if (!status) return;
+    var p = document.createElement("p");
+    p.className = "msg msg-" + (kind || "info");
+    p.textContent = text;
+    status.replaceChildren(p);
+  }
+
+  function toast(text) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var item = document.createElement("p");
+    item.className = "toast";
+    item.textContent = text;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 8000);
+  }
+
+  function announce(text) {
+    var region = document.getElementById("live-announcer");
+    if (region) region.textContent = text;
+  }
+
+  var meta = document.getElementById("live-meta");
+  if (!meta || !window.WebSocket) return;
+
+  var keys = (meta.dataset.liveKeys || "").split(" ").filter(Boolean);
+  var last = {};                // stream key -> last applied sequence number
+  var socket = null;
+  var live = false;
+  var attempts = 0;
+  var timers = { ping: null, pong: null, retry: null, poll: null };
+  var indicator = document.getElementById("live-indicator");
+  var LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
+
+  function setState(state) {
+    if (!indicator) return;
+    indicator.hidden = false;
+    indicator.dataset.state = state;
+    indicator.textContent = LABELS[state];
+    document.documentElement.dataset.live = state;
+  }
+
+  function apply(html) {
+    htmx.swap(document.body, html, { swapStyle: "none" });
+  }
+
+  function resync(which) {
+    var query = which.map(function (k) { return "k=" + encodeURIComponent(k); }).join("&");
+    return fetch(meta.dataset.resyncUrl + "?" + query, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("resync " + response.status);
+        var seqs = JSON.parse(response.headers.get("X-Live-Seqs") || "{}");
+        return response.text().then(function (html) {
+          apply(html);
+          Object.keys(seqs).forEach(function (k) { last[k] = Math.max(last[k] || 0, seqs[k]); });
+        });
+      })
+      .catch(function () { if (!live) setState("offline"); });
+  }
+
+  function onMessage(event) {
+    var msg;
+    try { msg = JSON.parse(event.data); } catch (e) { return; }
+    if (msg.t === "ready") {
+      live = true;
+      attempts = 0;
+      setState("live");
+      stopPolling();
+      resync(keys);  // whatever changed while we were away, or since the page was rendered
+      ping();
+    } else if (msg.t === "f") {
+      var seen = last[msg.k] || 0;
+      if (msg.s <= seen) return;                       // older than what we show
+      var gap = seen && msg.s > seen + 1;
+      apply(msg.h);
+      last[msg.k] = msg.s;
+      announce("Updated just now");
+      if (gap) resync([msg.k]);                        // a message was lost on the way
+    } else if (msg.t === "n") {
+      toast(msg.text);
+    } else if (msg.t === "pong") {
+      clearTimeout(timers.pong);
+      var behind = Object.keys(msg.seqs || {}).filter(function (k) { return msg.seqs[k] > (last[k] || 0); });
+      if (behind.length) resync(behind);
+    }
+  }
+
+  function ping() {
+    clearTimeout(timers.ping);
+    timers.ping = setTimeout(function () {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      socket.send('{"t":"ping"}');
+      timers.pong = setTimeout(function () { drop(4000); }, PONG_WITHIN);
+      ping();
+    }, PING_EVERY);
+  }
+
+  function connect() {
+    clearTimeout(timers.retry);
+    if (document.hidden && attempts > 0) return;      // a hidden tab reconnects when shown
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var url = scheme + location.host + meta.dataset.socketPath + "?t=" + encodeURIComponent(meta.dataset.liveToken);
+    socket = new WebSocket(url);
+    socket.onmessage = onMessage;
+    socket.onclose = function (event) { drop(event.code); };
+    socket.onerror = function () {};
+  }
+
+  function drop(code) {
+    clearTimeout(timers.ping);
+    clearTimeout(timers.pong);
+    if (socket) {
+      socket.onclose = null;
+      socket.onmessage = null;
+      try { socket.close(); } catch (e) { /* already closed */ }
+      socket = null;
+    }
+    live = false;
+    if (code === 4401 || code === 4403) {
+      // Signed out, or no longer allowed: a reload shows the login or what is still ours.
+      setState("offline");
+      if (!sessionStorage.getItem("courtside-reloaded")) {
+        sessionStorage.setItem("courtside-reloaded", "1");
+        location.reload();
+      }
+      return;
+    }
+    attempts += 1;
+    setState(attempts > OFFLINE_AFTER || code === 4503 ? "offline" : "reconnecting");
+    startPolling();
+    var delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, attempts - 1));
+    delay = delay / 2 + Math.random() * delay / 2;     // jitter: reconnecting clients spread out
+    timers.retry = setTimeout(connect, delay);
+  }
+
+  function startPolling() {
+    if (timers.poll) return;
+    (function next() {
+      timers.poll = setTimeout(function () {
+        if (!document.hidden) resync(keys);
+        next();
+      }, POLL_MIN + Math.random() * POLL_SPREAD);
+    })();
+  }
+
+  function stopPolling() {
+    clearTimeout(timers.poll);
+    timers.poll = null;
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && !live) { resync(keys); connect(); }
+  });
+  window.addEventListener("online", function () { if (!live) connect(); });
+  window.addEventListener("pageshow", function () { sessionStorage.removeItem("courtside-reloaded"); });
+
+  window.courtsideLive = { state: function () { return indicator && indicator.dataset.state; }, last: last };
+  setState("connecting");
+  connect();
 })();

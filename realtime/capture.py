@@ -1,0 +1,239 @@
+"""Change capture: model signals on the published models become changes, sent after COMMIT.
+
+This is our publication: PUBLISHED lists every model whose rows a live page shows. Handlers
+only describe what changed (academy, days, coaches, players, families) and queue it on the
+transaction; business rules stay in bookings.services. A rolled-back transaction sends
+nothing, because the queue is flushed by transaction.on_commit. Writers that bypass signals
+(QuerySet.update, bulk_create) call publish_change() themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
+
+from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from realtime.changes import Change
+from scheduling.models import (
+    Academy,
+    Coach,
+    CoachAvailability,
+    CoachTimeOff,
+    Court,
+    GroupSession,
+    SessionType,
+    StaffAssignment,
+    StaffMember,
+)
+
+log = logging.getLogger(__name__)
+
+# -- what a change of each model touches ----------------------------------------------------------
+
+
+def _guardians(player_id: int) -> set[int]:
+    return set(
+        GuardianLink.objects.filter(player_id=player_id).values_list("guardian_id", flat=True)
+    )
+
+
+def _session_coaches(session_id: int) -> set[int]:
+    return set(
+        StaffAssignment.objects.filter(session_id=session_id).values_list("coach_id", flat=True)
+    )
+
+
+def _academy(academy_id: int) -> Academy:
+    return Academy.objects.get(pk=academy_id)
+
+
+def _session_change(session: GroupSession) -> Change:
+    academy = _academy(session.academy_id)
+    change = Change(session.academy_id, group_sessions=True)
+    change.add_times(academy.tz, session.starts_at, *getattr(session, "_courtside_old_times", ()))
+    change.coach_ids = _session_coaches(session.pk)
+    return change
+
+
+def _reservation(r: SessionReservation) -> Change:
+    change = _session_change(GroupSession.objects.get(pk=r.session_id))
+    change.player_ids = {r.player_id}
+    change.guardian_ids = _guardians(r.player_id)
+    return change
+
+
+def _booking(b: IndividualBooking) -> Change:
+    academy = _academy(b.academy_id)
+    change = Change(b.academy_id, lessons=True, coach_ids={b.coach_id}, player_ids={b.player_id})
+    change.add_times(academy.tz, b.starts_at, *getattr(b, "_courtside_old_times", ()))
+    change.guardian_ids = _guardians(b.player_id)
+    return change
+
+
+def _assignment(a: StaffAssignment) -> Change:
+    change = _session_change(GroupSession.objects.get(pk=a.session_id))
+    change.coach_ids.add(a.coach_id)
+    return change
+
+
+def _availability(row: CoachAvailability) -> Change:
+    coach = Coach.objects.get(pk=row.coach_id)
+    return Change(coach.academy_id, days=None, coach_ids={coach.pk})  # a weekly window: any day
+
+
+def _time_off(row: CoachTimeOff) -> Change:
+    coach = Coach.objects.select_related("academy").get(pk=row.coach_id)
+    change = Change(coach.academy_id, coach_ids={coach.pk})
+    tz = coach.academy.tz
+    day, last = row.starts_at.astimezone(tz).date(), row.ends_at.astimezone(tz).date()
+    while day <= last and len(change.days or ()) < 400:
+        change.days.add(day)  # type: ignore[union-attr]
+        day += timedelta(days=1)
+    return change
+
+
+def _player(p: Player) -> Change:
+    # A name shows on calendars too; renames are rare, so every watched calendar re-renders.
+    change = Change(p.academy_id, days=None, group_sessions=True, lessons=True)
+    change.player_ids = {p.pk}
+    change.guardian_ids = _guardians(p.pk)
+    change.user_ids = {p.user_id} if p.user_id else set()
+    return change
+
+
+def _guardian_link(link: GuardianLink) -> Change:
+    player = Player.objects.get(pk=link.player_id)
+    return Change(
+        player.academy_id,
+        player_ids={player.pk},
+        guardian_ids={link.guardian_id},
+        user_ids={link.guardian_id},
+    )
+
+
+def _coach(c: Coach) -> Change:
+    return Change(
+        c.academy_id,
+        days=None,
+        coach_ids={c.pk},
+        group_sessions=True,
+        lessons=True,
+        user_ids={c.user_id},
+    )
+
+
+def _staff(m: StaffMember) -> Change:
+    return Change(m.academy_id, user_ids={m.user_id})
+
+
+def _academy_row(row: Court | SessionType) -> Change:
+    return Change(row.academy_id, days=None, group_sessions=True, lessons=True)
+
+
+PUBLISHED: dict[type, Any] = {
+    SessionReservation: _reservation,
+    IndividualBooking: _booking,
+    GroupSession: _session_change,
+    StaffAssignment: _assignment,
+    CoachAvailability: _availability,
+    CoachTimeOff: _time_off,
+    Player: _player,
+    GuardianLink: _guardian_link,
+    Coach: _coach,
+    StaffMember: _staff,
+    Court: _academy_row,
+    SessionType: _academy_row,
+}
+
+# -- notifications (toasts) ------------------------------------------------------------------------
+
+
+def _notes_for(instance: Any, created: bool) -> list[tuple[int, str]]:
+    from realtime import notifications
+
+    if isinstance(instance, SessionReservation):
+        return notifications.for_reservation(instance)
+    if isinstance(instance, IndividualBooking):
+        return notifications.for_booking(instance)
+    return []
+
+
+# -- the transaction's queue -----------------------------------------------------------------------
+
+
+def queue(change: Change | None, notes: list[tuple[int, str]] | None = None) -> None:
+    """Queue a change on the current transaction; it leaves once, after COMMIT, with the rest."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # autocommit: the write is already committed
+        publish([change] if change else [], notes or [])
+        return
+    state = getattr(connection, "_courtside_pending", None)
+    # A rolled-back transaction drops its on_commit callbacks; then this queue is stale.
+    if state is None or not any(item[1] is state["flush"] for item in connection.run_on_commit):
+        state = {"changes": [], "notes": []}
+
+        def flush() -> None:
+            if getattr(connection, "_courtside_pending", None) is state:
+                connection._courtside_pending = None
+            publish(state["changes"], state["notes"])
+
+        state["flush"] = flush
+        connection._courtside_pending = state
+        transaction.on_commit(flush)
+    if change is not None:
+        state["changes"].append(change)
+    state["notes"].extend(notes or [])
+
+
+def publish_change(change: Change) -> None:
+    """For writers that bypass model signals (QuerySet.update, bulk_create)."""
+    queue(change)
+
+
+def publish(changes: list[Change], notes: list[tuple[int, str]]) -> None:
+    from realtime.publisher import get_publisher
+
+    try:
+        get_publisher().submit(changes, notes)
+    except Exception:  # the HTTP path never depends on the live path
+        log.exception("could not queue a live update")
+
+
+def _on_save(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return  # fixtures loading
+    try:
+        change = PUBLISHED[sender](instance)
+        notes = _notes_for(instance, created) if kwargs.get("signal") is post_save else []
+    except ObjectDoesNotExist:
+        return  # a cascade deleted what the change would be described by; its parent publishes
+    queue(change, notes)
+
+
+def _remember_old_times(
+    sender: type, instance: Any, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """Keep the old start/end of a moved session or lesson, so its old day updates too."""
+    if instance.pk is None or kwargs.get("raw"):
+        return
+    if update_fields is not None and not {"starts_at", "ends_at"} & set(update_fields):
+        return
+    old = sender.objects.filter(pk=instance.pk).values_list("starts_at", "ends_at").first()
+    instance._courtside_old_times = old or ()
+
+
+def connect() -> None:
+    for model in PUBLISHED:
+        post_save.connect(_on_save, sender=model, dispatch_uid=f"courtside-save-{model.__name__}")
+        post_delete.connect(
+            _on_save, sender=model, dispatch_uid=f"courtside-delete-{model.__name__}"
+        )
+    for model in (GroupSession, IndividualBooking):
+        pre_save.connect(
+            _remember_old_times, sender=model, dispatch_uid=f"courtside-old-{model.__name__}"
+        )

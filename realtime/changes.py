@@ -1,0 +1,67 @@
+"""A change, described by what it touches: which academy, days, coaches, players and families.
+
+Fragment kinds decide from this alone (no database) whether a fragment they name is affected,
+so routing a change to the streams watching it costs a pass over the watched keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass
+class Change:
+    academy_id: int
+    days: set[date] | None = field(default_factory=set)  # local days touched; None: any day
+    coach_ids: set[int] = field(default_factory=set)
+    player_ids: set[int] = field(default_factory=set)
+    guardian_ids: set[int] = field(default_factory=set)  # parents' user ids (family lists)
+    group_sessions: bool = False  # a group session's existence, time or occupancy changed
+    lessons: bool = False  # an individual lesson changed (slots, calendars)
+    user_ids: set[int] = field(default_factory=set)  # users whose access may have changed
+
+    def add_times(self, tz, *moments: datetime | None) -> None:  # type: ignore[no-untyped-def]
+        if self.days is None:
+            return
+        for moment in moments:
+            if moment is not None:
+                self.days.add(moment.astimezone(tz).date())
+
+    def touches_day(self, day: date, span: int = 1) -> bool:
+        if self.days is None:
+            return True
+        return any(0 <= (d - day).days < span for d in self.days)
+
+    def merge(self, other: Change) -> None:
+        if self.days is None or other.days is None:
+            self.days = None
+        else:
+            self.days |= other.days
+        self.coach_ids |= other.coach_ids
+        self.player_ids |= other.player_ids
+        self.guardian_ids |= other.guardian_ids
+        self.user_ids |= other.user_ids
+        self.group_sessions |= other.group_sessions
+        self.lessons |= other.lessons
+
+
+def merge_all(changes: Iterable[Change]) -> list[Change]:
+    """One Change per academy."""
+    by_academy: dict[int, Change] = {}
+    for change in changes:
+        if change.academy_id in by_academy:
+            by_academy[change.academy_id].merge(change)
+        else:
+            by_academy[change.academy_id] = Change(
+                change.academy_id,
+                None if change.days is None else set(change.days),
+                set(change.coach_ids),
+                set(change.player_ids),
+                set(change.guardian_ids),
+                change.group_sessions,
+                change.lessons,
+                set(change.user_ids),
+            )
+    return list(by_academy.values())

@@ -1,0 +1,210 @@
+"""One process's fan-out: one subscription per stream per process, the same bytes to every
+local socket of that stream.
+
+The textbook Channels path gives every socket its own consumer in the channel-layer group, so a
+message to 1,000 viewers is 1,000 layer deliveries and 1,000 handler dispatches
+(shared/reference/fanout-baseline.md: 120-230 us per socket). Here the process's hub is the one
+member of the group; it receives a message once and writes the pre-encoded text straight to
+each local socket's ASGI send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from realtime.publisher import group_name
+from realtime.store import WATCH_TTL, get_store
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL = 2.0  # seconds between checks that Redis still answers
+LAYER_TIMEOUT = 2.0
+
+
+class Socket(Protocol):
+    base_send: Any
+
+    async def access_changed(self) -> None: ...
+    async def live_down(self) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.layer = get_channel_layer()
+        self.sockets: dict[str, set[Socket]] = {}
+        self.joining: dict[str, asyncio.Future[None]] = {}
+        self.channel: str | None = None
+        self.healthy = True
+        self._tasks: list[asyncio.Task[None]] = []
+        self.uses_layer = bool(settings.REDIS_URL)
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        if self.uses_layer:
+            self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT)
+            self._tasks.append(asyncio.create_task(self._read()))
+        self._tasks.append(asyncio.create_task(self._keep_watching()))
+
+    # -- sockets joining and leaving --
+
+    async def subscribe(self, socket: Socket, keys: list[str]) -> None:
+        new = []
+        for key in keys:
+            members = self.sockets.setdefault(key, set())
+            members.add(socket)
+            if key not in self.joining:
+                self.joining[key] = asyncio.ensure_future(self._join(key))
+                new.append(key)
+        if new:
+            await sync_to_async(get_store().watch, thread_sensitive=False)(new)
+        # A socket is live only once the process listens on each of its streams.
+        await asyncio.gather(*(asyncio.shield(self.joining[key]) for key in keys))
+
+    async def _join(self, key: str) -> None:
+        if self.uses_layer:
+            await asyncio.wait_for(
+                self.layer.group_add(group_name(key), self.channel), LAYER_TIMEOUT
+            )
+
+    def unsubscribe(self, socket: Socket, keys: list[str]) -> None:
+        gone = []
+        for key in keys:
+            members = self.sockets.get(key)
+            if members is None:
+                continue
+            members.discard(socket)
+            if not members:
+                del self.sockets[key]
+                self.joining.pop(key, None)
+                gone.append(key)
+        if gone:
+            get_store().unwatch(gone)
+            if self.uses_layer and self.healthy:
+                for key in gone:
+                    self.background(self._leave(key))
+
+    async def _leave(self, key: str) -> None:
+        with contextlib.suppress(Exception):
+            if key not in self.sockets:
+                await asyncio.wait_for(
+                    self.layer.group_discard(group_name(key), self.channel), LAYER_TIMEOUT
+                )
+
+    def background(self, coroutine: Any) -> None:
+        """Run a coroutine on the hub's loop, holding a reference so it is not collected."""
+        task = self.loop.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- delivery --
+
+    async def deliver(self, key: str, text: str) -> None:
+        members = self.sockets.get(key)
+        if not members:
+            return
+        if key.startswith("access:"):
+            for socket in list(members):
+                await socket.access_changed()
+            return
+        message = {"type": "websocket.send", "text": text}
+        for socket in list(members):
+            try:
+                await socket.base_send(message)
+            except Exception:  # a socket closing under us; its disconnect cleans up
+                members.discard(socket)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(0.5)
+                continue
+            await self.deliver(message["key"], message["text"])
+
+    # -- staying watched, and noticing Redis going away --
+
+    async def _keep_watching(self) -> None:
+        store = get_store()
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL)
+            alive = await sync_to_async(store.ping, thread_sensitive=False)()
+            if not alive:
+                await self._lost()
+                return
+            if self.sockets and self._due_refresh():
+                with contextlib.suppress(Exception):
+                    await sync_to_async(store.watch, thread_sensitive=False)(list(self.sockets))
+
+    _last_refresh = 0.0
+
+    def _due_refresh(self) -> bool:
+        now = self.loop.time()
+        if now - self._last_refresh >= WATCH_TTL / 3:
+            self._last_refresh = now
+            return True
+        return False
+
+    async def _lost(self) -> None:
+        """Redis stopped answering: whatever it would have carried is lost, so every socket is
+        told (and closed); pages poll over HTTP and reconnect when Redis is back."""
+        global _hub
+        self.healthy = False
+        if _hub is self:
+            _hub = None
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        sockets = {socket for members in self.sockets.values() for socket in members}
+        self.sockets.clear()
+        self.joining.clear()
+        for socket in sockets:
+            with contextlib.suppress(Exception):
+                await socket.live_down()
+        if self.uses_layer:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.layer.flush(), LAYER_TIMEOUT)
+
+
+_hub: Hub | None = None
+_starting: asyncio.Task[Hub] | None = None
+
+
+async def get_hub() -> Hub:
+    """This process's hub, started on first use in the server's event loop."""
+    global _starting
+    loop = asyncio.get_running_loop()
+    hub = _hub
+    if hub is not None and hub.loop is loop and hub.healthy:
+        return hub
+    if _starting is None or _starting.get_loop() is not loop or _starting.done():
+        _starting = loop.create_task(_start_hub())
+    return await asyncio.shield(_starting)
+
+
+async def _start_hub() -> Hub:
+    global _hub
+    if not await sync_to_async(get_store().ping, thread_sensitive=False)():
+        raise ConnectionError("live updates are unavailable (Redis does not answer)")
+    hub = Hub()
+    await hub.start()
+    _hub = hub
+    return hub
+
+
+def deliver_local(key: str, text: str) -> None:
+    """From the publisher thread, in-memory mode: hand a message to this process's hub."""
+    hub = _hub
+    if hub is None:
+        return  # no socket in this process
+    hub.loop.call_soon_threadsafe(hub.background, hub.deliver(key, text))

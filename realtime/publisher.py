@@ -1,0 +1,155 @@
+"""Render once per stream, send once per stream.
+
+One thread per process takes committed changes off a queue (so a booking's HTTP response never
+waits for rendering or for Redis), coalesces bursts, finds the watched streams a change
+affects, and for each: takes the stream's next sequence number, renders the fragment once, and
+sends the same bytes to every process watching it.
+
+Ordering: the sequence number is taken after the change committed and before the render, so a
+message with a higher number always shows at least every change with a lower one; a client
+that applies only increasing numbers converges on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from realtime import fragments
+from realtime.changes import Change, merge_all
+from realtime.store import get_store
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 200  # changes merged into one pass when a burst queues up
+
+
+def group_name(key: str) -> str:
+    """Channel-layer group names allow letters, digits, hyphens, underscores and periods."""
+    return "live." + key.replace(":", ".")
+
+
+def fragment_message(key: str, seq: int, html: str) -> str:
+    return json.dumps({"t": "f", "k": key, "s": seq, "h": html}, separators=(",", ":"))
+
+
+def note_message(text: str) -> str:
+    return json.dumps({"t": "n", "text": text}, separators=(",", ":"))
+
+
+class Publisher:
+    def __init__(self, deliver: Callable[[str, str], None] | None = None) -> None:
+        self._queue: queue.SimpleQueue[tuple[list[Change], list[tuple[int, str]]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._deliver = deliver
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._last_error_log = 0.0
+
+    # -- producer side (any thread, after COMMIT) --
+
+    def submit(self, changes: list[Change], notes: list[tuple[int, str]]) -> None:
+        if not changes and not notes:
+            return
+        self._idle.clear()
+        self._queue.put((changes, notes))
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="courtside-publisher", daemon=True
+            )
+            self._thread.start()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """For tests and benchmarks: wait until everything queued has been sent."""
+        return self._idle.wait(timeout)
+
+    # -- the publisher thread --
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._publish(batch)
+            except Exception:
+                self._log_error("live update failed")
+            finally:
+                # Like a request's end: honour CONN_MAX_AGE (0 closes, as Django does per request).
+                close_old_connections()
+                if self._queue.empty():
+                    if not connection.settings_dict.get("CONN_MAX_AGE"):
+                        connection.close()
+                    self._idle.set()
+
+    def _publish(self, batch: list[Any]) -> None:
+        changes = merge_all(change for item in batch for change in item[0])
+        notes = [note for item in batch for note in item[1]]
+        store = get_store()
+        watched = store.watched_keys()
+        keys: set[str] = set()
+        for change in changes:
+            keys.update(fragments.affected_keys(watched, change))
+            keys.update(f"access:u{uid}" for uid in change.user_ids)
+        for key in sorted(keys):
+            if key.startswith("access:"):
+                self._send(key, json.dumps({"t": "access"}))
+                continue
+            fragment = fragments.resolve(key)
+            if fragment is None:
+                continue  # what it showed no longer exists; the page resyncs on its own
+            seq = store.next_seq(key)
+            self._send(key, fragment_message(key, seq, fragment.render(oob=True)))
+        for user_id, text in notes:
+            self._send(f"notify:u{user_id}", note_message(text))
+
+    def _send(self, key: str, text: str) -> None:
+        if self._deliver is not None:
+            self._deliver(key, text)
+            return
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        assert self._loop is not None
+        self._loop.run_until_complete(
+            asyncio.wait_for(
+                layer.group_send(
+                    group_name(key), {"type": "live.message", "key": key, "text": text}
+                ),
+                timeout=2.0,
+            )
+        )
+
+    def _log_error(self, what: str) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log > 10:  # a Redis outage would otherwise flood the log
+            self._last_error_log = now
+            log.exception(what)
+
+
+@cache
+def get_publisher() -> Publisher:
+    if getattr(settings, "REDIS_URL", ""):
+        return Publisher()
+    # One process, in-memory layer: hand messages straight to this process's hub, on its loop.
+    from realtime.hub import deliver_local
+
+    return Publisher(deliver=deliver_local)

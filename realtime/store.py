@@ -1,0 +1,117 @@
+"""Shared state of the live path: per-stream sequence numbers and which streams are watched.
+
+With REDIS_URL set, several worker processes share them through Redis; without it (the embedded
+default, one process) they live in memory. Either way the HTTP path never waits on them for
+long: every Redis call has a short timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+
+WATCH_TTL = 60.0  # seconds a watched stream stays watched without a refresh from its hub
+SEQ_TTL = 7 * 24 * 3600  # a stream nobody touched for a week starts again at 1
+
+
+class Store(Protocol):
+    def next_seq(self, key: str) -> int: ...
+    def current_seqs(self, keys: list[str]) -> dict[str, int]: ...
+    def watch(self, keys: list[str]) -> None: ...
+    def unwatch(self, keys: list[str]) -> None: ...
+    def watched_keys(self) -> list[str]: ...
+    def ping(self) -> bool: ...
+
+
+class LocalStore:
+    """One process: counters and watch counts in memory, guarded for the publisher thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seqs: Counter[str] = Counter()
+        self._watching: Counter[str] = Counter()
+
+    def next_seq(self, key: str) -> int:
+        with self._lock:
+            self._seqs[key] += 1
+            return self._seqs[key]
+
+    def current_seqs(self, keys: list[str]) -> dict[str, int]:
+        with self._lock:
+            return {key: self._seqs[key] for key in keys}
+
+    def watch(self, keys: list[str]) -> None:
+        with self._lock:
+            self._watching.update(keys)
+
+    def unwatch(self, keys: list[str]) -> None:
+        with self._lock:
+            self._watching.subtract(keys)
+            for key in keys:
+                if self._watching[key] <= 0:
+                    del self._watching[key]
+
+    def watched_keys(self) -> list[str]:
+        with self._lock:
+            return list(self._watching)
+
+    def ping(self) -> bool:
+        return True
+
+
+class RedisStore:
+    """Several processes: INCR per stream, and a sorted set of watched streams by expiry."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.prefix = prefix
+        self.WATCHED = f"{prefix}:watched"
+        self.redis = redis.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10
+        )
+
+    def next_seq(self, key: str) -> int:
+        name = f"{self.prefix}:seq:{key}"
+        pipe = self.redis.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, SEQ_TTL)
+        return int(pipe.execute()[0])
+
+    def current_seqs(self, keys: list[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        values = self.redis.mget([f"{self.prefix}:seq:{key}" for key in keys])
+        return {key: int(value or 0) for key, value in zip(keys, values, strict=True)}
+
+    def watch(self, keys: list[str]) -> None:
+        if keys:
+            expires = time.time() + WATCH_TTL
+            self.redis.zadd(self.WATCHED, dict.fromkeys(keys, expires))
+
+    def unwatch(self, keys: list[str]) -> None:
+        """Other processes may still watch these; they expire unless someone refreshes them."""
+
+    def watched_keys(self) -> list[str]:
+        now = time.time()
+        pipe = self.redis.pipeline()
+        pipe.zremrangebyscore(self.WATCHED, "-inf", now)
+        pipe.zrangebyscore(self.WATCHED, now, "+inf")
+        return [k.decode() for k in pipe.execute()[1]]
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except Exception:
+            return False
+
+
+@cache
+def get_store() -> Store:
+    url = settings.REDIS_URL
+    return RedisStore(url, settings.LIVE_PREFIX) if url else LocalStore()
