@@ -1,0 +1,87 @@
+"""`manage.py serve --workers N`: N daphne processes sharing one listening socket.
+
+The kernel spreads new connections over the workers; a worker that dies is started again, and
+its browsers reconnect (to any worker) and resync. With REDIS_URL set the workers share live
+streams through Redis; without it, use one worker (the in-memory layer is per process).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Serve Courtside with N daphne worker processes on one port."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-*.")
+
+    def handle(
+        self, *args: Any, host: str, port: int, workers: int, proxy_headers: bool, **options: Any
+    ) -> None:
+        if workers > 1 and not settings.REDIS_URL:
+            raise CommandError(
+                "Several workers need REDIS_URL (the in-memory layer is per process)."
+            )
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
+        listener.set_inheritable(True)
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "--fd",
+            str(listener.fileno()),
+            "--ping-interval",
+            "20",
+            "--ping-timeout",
+            "30",
+        ]
+        if proxy_headers:
+            command.append("--proxy-headers")
+        command.append("config.asgi:application")
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(command, pass_fds=[listener.fileno()])
+
+        processes = [start() for _ in range(workers)]
+        pids = [p.pid for p in processes]
+        self.stdout.write(f"Courtside on http://{host}:{port}/ with {workers} worker(s): {pids}")
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            while not stopping:
+                time.sleep(0.2)
+                for index, process in enumerate(processes):
+                    if process.poll() is not None and not stopping:
+                        self.stderr.write(
+                            f"worker {process.pid} exited ({process.returncode}); starting another"
+                        )
+                        processes[index] = start()
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
