@@ -46,6 +46,8 @@ if POSTGRES_AVAILABLE:
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(TEST_DATABASE_URL)}
+    # A test database of its own per run, so two runs on one machine never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_courtside_{os.getpid()}"}
 else:
     DATABASES = {
         "default": {
