@@ -58,7 +58,8 @@ def viewer_for(request: HttpRequest, role: Role | None = None) -> Viewer:
     if role is not None:
         if role not in cached.roles and not (role == Role.STAFF and Role.ADMIN in cached.roles):
             raise PermissionDenied(f"This page is for the {role} role.")
-        request.session["role"] = str(role)
+        if request.session.get("role") != role:  # unchanged: no session write on every page
+            request.session["role"] = str(role)
         return Viewer(cached.principal, cached.academy, cached.roles, role)
     return cached
 

@@ -16,13 +16,16 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from bookings import services
-from bookings.errors import BookingError
+from bookings.access import Action, can, principal_for
+from bookings.errors import MESSAGES, BookingError
 from bookings.models import IndividualBooking, Player, SessionReservation
 from bookings.views.live import nonce_oob, refreshed_fragments
+from realtime.fragments import MAX_DAYS_AWAY
 from scheduling.models import Coach, GroupSession, SessionType
 
 STATUS_FOR_CODE = {"not_allowed": 403, "wrong_academy": 403}
@@ -34,7 +37,8 @@ class BadInput(Exception):
 
 def _int(request: HttpRequest, name: str) -> int:
     raw = request.POST.get(name, "")
-    if not raw.isdigit() or len(raw) > 12:
+    # isascii: "²" is a digit to str.isdigit() but not to int()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise BadInput(f"Missing or malformed {name}.")
     return int(raw)
 
@@ -88,6 +92,11 @@ def _explain(error: BookingError) -> str:
 
 def _when(moment: datetime, academy) -> str:  # type: ignore[no-untyped-def]
     return moment.astimezone(academy.tz).strftime("%a %d %b, %H:%M")
+
+
+def _refuse(request: HttpRequest, near: str) -> HttpResponse:
+    """What the service would answer to one who may not: before asking them to confirm."""
+    return _answer(request, ok=False, message=MESSAGES["not_allowed"], near=near, status=403)
 
 
 def _bad_input(request: HttpRequest, error: BadInput) -> HttpResponse:
@@ -147,7 +156,7 @@ def book(request: HttpRequest) -> HttpResponse:
 def _parse_slot(raw: str) -> tuple[int, int, datetime]:
     """`<coach id>|<session type id>|<ISO start>` as the slot buttons send it."""
     parts = raw.split("|")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(raw) > 80:
+    if len(raw) > 80 or len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
         raise BadInput("That time slot is malformed.")
     try:
         when = datetime.fromisoformat(parts[2])
@@ -155,6 +164,9 @@ def _parse_slot(raw: str) -> tuple[int, int, datetime]:
         raise BadInput("That time slot has a malformed time.") from exc
     if when.tzinfo is None:
         raise BadInput("That time slot has no time zone.")
+    # Far-off times are no slot, and near year 1 or 9999 the date arithmetic overflows.
+    if abs((when - timezone.now()).days) > MAX_DAYS_AWAY:
+        raise BadInput("That time slot is out of range.")
     return int(parts[0]), int(parts[1]), when
 
 
@@ -186,8 +198,11 @@ def cancel(request: HttpRequest) -> HttpResponse:
     except BadInput as error:
         return _bad_input(request, error)
 
-    # The HTMX path confirmed in the browser; a plain form post confirms on a page of its own.
+    # The HTMX path confirmed in the browser; a plain form post confirms on a page of its own,
+    # shown only to who may cancel (it names the player).
     if not request.htmx and request.POST.get("confirmed") != "yes":
+        if not can(principal_for(request), Action.UPDATE, target):
+            return _refuse(request, near)
         return render(
             request,
             "bookings/confirm_cancel.html",
@@ -223,6 +238,8 @@ def session_cancel(request: HttpRequest) -> HttpResponse:
     except BadInput as error:
         return _bad_input(request, error)
     if not request.htmx and request.POST.get("confirmed") != "yes":
+        if not can(principal_for(request), Action.UPDATE, session):
+            return _refuse(request, f"msg-session-{session.pk}")
         return render(
             request,
             "bookings/confirm_cancel.html",

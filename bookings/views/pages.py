@@ -16,7 +16,7 @@ from bookings.context import ROLE_HOMES, academies_of, home_url_for, viewer_for
 from bookings.models import Player
 from bookings.views.live import page_fragments
 from realtime.fragments import parse_date
-from scheduling.models import Coach, SessionType
+from scheduling.models import Coach, CoachAvailability, SessionType
 
 
 def _day_param(request: HttpRequest, academy_tz) -> date:  # type: ignore[no-untyped-def]
@@ -122,10 +122,20 @@ def _schedule_page(
     types = list(SessionType.objects.filter(academy=academy, kind=SessionType.Kind.INDIVIDUAL))
     coaches = list(Coach.objects.filter(academy=academy, is_active=True))
     session_type = _pick(request, "type", types)
+    # By default, a coach who teaches the chosen lesson type (not just the first coach).
+    teaching = set(
+        CoachAvailability.objects.filter(session_type=session_type).values_list(
+            "coach_id", flat=True
+        )
+    )
+    coaches.sort(key=lambda c: (c.pk not in teaching, c.display_name))
     coach = _pick(request, "coach", coaches)
     keys = {"day": f"day:a{academy.pk}:{day.isoformat()}"}
     if coach and session_type:
         keys["slots"] = f"slots:c{coach.pk}:t{session_type.pk}:{day.isoformat()}"
+    # What is already booked, next to where one books: "already booked" points at this list.
+    scope = f"p{acting.pk}" if acting and len(acting_players) == 1 else f"f{request.user.pk}"
+    keys["list"] = f"reservations:{scope}"
     context = page_fragments(request, keys)
     return render(
         request,
