@@ -159,6 +159,7 @@ def sessions_between(
     all_names: bool = False,
     coach_id: int | None = None,
     include_lessons: bool = True,
+    session_ids: Iterable[int] | None = None,
 ) -> list[SessionView]:
     """Group sessions and lessons of an academy in [start, end), oldest first.
 
@@ -174,6 +175,8 @@ def sessions_between(
     ).select_related("session_type", "court")
     if coach_id is not None:
         sessions = sessions.filter(assignments__coach_id=coach_id)
+    if session_ids is not None:
+        sessions = sessions.filter(pk__in=list(session_ids))
     sessions = sessions.prefetch_related(
         Prefetch("coaches", queryset=Coach.objects.order_by("id")),
         Prefetch(

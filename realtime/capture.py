@@ -57,6 +57,7 @@ def _session_change(session: GroupSession) -> Change:
     change = Change(session.academy_id, group_sessions=True)
     change.add_times(academy.tz, session.starts_at, *getattr(session, "_courtside_old_times", ()))
     change.coach_ids = _session_coaches(session.pk)
+    change.session_ids = {session.pk}
     return change
 
 
@@ -64,6 +65,7 @@ def _reservation(r: SessionReservation) -> Change:
     change = _session_change(GroupSession.objects.get(pk=r.session_id))
     change.player_ids = {r.player_id}
     change.guardian_ids = _guardians(r.player_id)
+    change.occupancy_only = True
     return change
 
 
@@ -134,6 +136,9 @@ def _staff(m: StaffMember) -> Change:
 def _academy_row(row: Court | SessionType) -> Change:
     return Change(row.academy_id, days=None, group_sessions=True, lessons=True)
 
+
+# A session saved with only these fields changed its occupancy, not its place in a calendar.
+OCCUPANCY_FIELDS = frozenset({"reserved_count", "version", "capacity"})
 
 PUBLISHED: dict[type, Any] = {
     SessionReservation: _reservation,
@@ -209,6 +214,9 @@ def _on_save(sender: type, instance: Any, created: bool = False, **kwargs: Any) 
         return  # fixtures loading
     try:
         change = PUBLISHED[sender](instance)
+        update_fields = kwargs.get("update_fields")
+        if sender is GroupSession and update_fields and set(update_fields) <= OCCUPANCY_FIELDS:
+            change.occupancy_only = True
         notes = _notes_for(instance, created) if kwargs.get("signal") is post_save else []
     except ObjectDoesNotExist:
         return  # a cascade deleted what the change would be described by; its parent publishes

@@ -6,6 +6,7 @@ so routing a change to the streams watching it costs a pass over the watched key
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,6 +22,10 @@ class Change:
     group_sessions: bool = False  # a group session's existence, time or occupancy changed
     lessons: bool = False  # an individual lesson changed (slots, calendars)
     user_ids: set[int] = field(default_factory=set)  # users whose access may have changed
+    session_ids: set[int] = field(default_factory=set)  # group sessions touched
+    # Only occupancy changed (a reservation made or cancelled): no session appeared, moved or
+    # went, so a calendar can re-render just the touched sessions' cards.
+    occupancy_only: bool = False
 
     def add_times(self, tz, *moments: datetime | None) -> None:  # type: ignore[no-untyped-def]
         if self.days is None:
@@ -45,6 +50,8 @@ class Change:
         self.user_ids |= other.user_ids
         self.group_sessions |= other.group_sessions
         self.lessons |= other.lessons
+        self.session_ids |= other.session_ids
+        self.occupancy_only = self.occupancy_only and other.occupancy_only
 
 
 def merge_all(changes: Iterable[Change]) -> list[Change]:
@@ -54,14 +61,5 @@ def merge_all(changes: Iterable[Change]) -> list[Change]:
         if change.academy_id in by_academy:
             by_academy[change.academy_id].merge(change)
         else:
-            by_academy[change.academy_id] = Change(
-                change.academy_id,
-                None if change.days is None else set(change.days),
-                set(change.coach_ids),
-                set(change.player_ids),
-                set(change.guardian_ids),
-                change.group_sessions,
-                change.lessons,
-                set(change.user_ids),
-            )
+            by_academy[change.academy_id] = copy.deepcopy(change)
     return list(by_academy.values())

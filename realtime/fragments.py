@@ -42,6 +42,8 @@ class FragmentKind:
     allowed: Callable[[Principal, Params], bool]
     context: Callable[[Params], dict[str, Any]]
     affected: Callable[[re.Match[str], Change], bool]  # from the key's text alone, no queries
+    # Optional: the out-of-band pieces a change touched, or None to re-render it whole.
+    update: Callable[[Params, Change], str | None] | None = None
 
 
 KINDS: dict[str, FragmentKind] = {}
@@ -52,7 +54,14 @@ def kind(name: str, pattern: str, template: str):  # type: ignore[no-untyped-def
 
     def register(cls):  # type: ignore[no-untyped-def]
         KINDS[name] = FragmentKind(
-            name, re.compile(pattern), template, cls.load, cls.allowed, cls.context, cls.affected
+            name,
+            re.compile(pattern),
+            template,
+            cls.load,
+            cls.allowed,
+            cls.context,
+            cls.affected,
+            getattr(cls, "update", None),
         )
         return cls
 
@@ -306,6 +315,10 @@ class Calendar:
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:
+        return Calendar._context(params)
+
+    @staticmethod
+    def _context(params: Params, *, days_only: set[date] | None = None) -> dict[str, Any]:
         academy, first, days, coach = (params[k] for k in ("academy", "day", "days", "coach"))
         start, end = selectors.day_range(academy, first, days)
         sessions = selectors.sessions_between(
@@ -319,10 +332,46 @@ class Calendar:
         columns = []
         for offset in range(days):
             day = first + timedelta(days=offset)
-            columns.append((day, [s for s in sessions if s.starts_at.astimezone(tz).date() == day]))
+            if days_only is None or day in days_only:
+                columns.append(
+                    (day, [s for s in sessions if s.starts_at.astimezone(tz).date() == day])
+                )
         # Both audiences may cancel: staff any session, a coach their own (checked in the template
         # per session, and again by the service).
         return {**params, "columns": columns, "now": timezone.now(), "can_cancel_sessions": True}
+
+    @staticmethod
+    def update(params: Params, change: Change) -> str | None:
+        """Only what a change touched, so a push costs one card, not a week of 1,000 sessions:
+        the cards of sessions whose occupancy changed, else the touched days' columns."""
+        academy, first, days, coach = (params[k] for k in ("academy", "day", "days", "coach"))
+        if change.occupancy_only and change.session_ids:
+            start, end = selectors.day_range(academy, first, days)
+            sessions = selectors.sessions_between(
+                academy.pk,
+                start,
+                end,
+                all_names=coach is None,
+                names_for_coach_ids=frozenset([coach.pk]) if coach else None,
+                include_lessons=False,
+                session_ids=change.session_ids,
+            )
+            base = {**params, "now": timezone.now(), "can_cancel_sessions": True, "oob": True}
+            return "".join(
+                render_to_string("fragments/calendar.html#card", {**base, "s": s}) for s in sessions
+            )
+        if change.days is None:
+            return None
+        touched = {d for d in change.days if 0 <= (d - first).days < days}
+        if len(touched) == days:
+            return None
+        context = {**Calendar._context(params, days_only=touched), "oob": True}
+        return "".join(
+            render_to_string(
+                "fragments/calendar.html#column", {**context, "day": day, "items": items}
+            )
+            for day, items in context["columns"]
+        )
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -352,6 +401,16 @@ class Fragment:
             mark_safe(' hx-swap-oob="outerHTML"') if oob else "",
             mark_safe(inner),
         )
+
+
+def render_change(fragment: Fragment, change: Change) -> str:
+    """What to push for a change: the touched pieces if the kind can tell, else all of it."""
+    if fragment.kind.update is not None:
+        with timezone.override(_academy_of(fragment.params).tz):
+            pieces = fragment.kind.update(fragment.params, change)
+        if pieces is not None:
+            return pieces
+    return fragment.render(oob=True)
 
 
 def _academy_of(params: Params) -> Academy:

@@ -105,19 +105,22 @@ class Publisher:
         notes = [note for item in batch for note in item[1]]
         store = get_store()
         watched = store.watched_keys()
-        keys: set[str] = set()
+        # One change per academy, and a key belongs to one academy: each key has one change.
+        affected: dict[str, Change] = {}
+        access: set[str] = set()
         for change in changes:
-            keys.update(fragments.affected_keys(watched, change))
-            keys.update(f"access:u{uid}" for uid in change.user_ids)
-        for key in sorted(keys):
-            if key.startswith("access:"):
-                self._send(key, json.dumps({"t": "access"}))
-                continue
+            affected.update(dict.fromkeys(fragments.affected_keys(watched, change), change))
+            access.update(f"access:u{uid}" for uid in change.user_ids)
+        for key in sorted(access):
+            self._send(key, json.dumps({"t": "access"}))
+        for key in sorted(affected):
             fragment = fragments.resolve(key)
             if fragment is None:
                 continue  # what it showed no longer exists; the page resyncs on its own
             seq = store.next_seq(key)
-            self._send(key, fragment_message(key, seq, fragment.render(oob=True)))
+            self._send(
+                key, fragment_message(key, seq, fragments.render_change(fragment, affected[key]))
+            )
         for user_id, text in notes:
             self._send(f"notify:u{user_id}", note_message(text))
 

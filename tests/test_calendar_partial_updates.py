@@ -1,0 +1,70 @@
+"""A calendar push carries only what a change touched: a card, or a day's column."""
+
+from datetime import timedelta
+
+import pytest
+
+from realtime import fragments
+from realtime.changes import Change
+from tests.factories import make_session
+
+
+def week_key(world, who="staff"):
+    first = world.session.starts_at.astimezone(world.academy.tz).date()
+    monday = first - timedelta(days=first.weekday())
+    return f"calendar:a{world.academy.pk}:{monday.isoformat()}:7d:{who}", monday
+
+
+@pytest.mark.django_db
+def test_an_occupancy_change_pushes_only_that_sessions_card(world):
+    key, _ = week_key(world)
+    other = make_session(
+        world.academy,
+        coaches=[world.coach2],
+        session_type=world.group_type,
+        starts_at=world.session.starts_at + timedelta(hours=3),
+    )
+    fragment = fragments.resolve(key)
+    change = Change(
+        world.academy.pk, session_ids={world.session.pk}, occupancy_only=True, group_sessions=True
+    )
+    html = fragments.render_change(fragment, change)
+    assert f'id="cal-g{world.session.pk}" hx-swap-oob="outerHTML"' in html
+    assert f"cal-g{other.pk}" not in html
+    assert "calendar-7d" not in html  # not the whole week
+
+
+@pytest.mark.django_db
+def test_a_structural_change_pushes_the_touched_days_columns(world):
+    key, monday = week_key(world)
+    day = world.session.starts_at.astimezone(world.academy.tz).date()
+    fragment = fragments.resolve(key)
+    html = fragments.render_change(
+        fragment, Change(world.academy.pk, days={day}, group_sessions=True)
+    )
+    assert html.count('class="cal-day"') == 1
+    assert f'id="cal-day-{day:%Y%m%d}" hx-swap-oob="outerHTML"' in html
+    # a change on every day of the week (or on unknown days) re-renders the whole fragment
+    whole = fragments.render_change(
+        fragment, Change(world.academy.pk, days=None, group_sessions=True)
+    )
+    assert whole.startswith(f'<div id="{fragments.dom_id(key)}"') and "calendar-7d" in whole
+
+
+@pytest.mark.django_db
+def test_a_coachs_card_shows_names_only_on_their_own_sessions(world):
+    from tests.factories import reserve
+
+    reserve(world.session, world.player)
+    reserve(world.session2, world.child)
+    key, _ = week_key(world, who=f"c{world.coach.pk}")
+    fragment = fragments.resolve(key)
+    change = Change(
+        world.academy.pk,
+        session_ids={world.session.pk, world.session2.pk},
+        occupancy_only=True,
+        group_sessions=True,
+    )
+    html = fragments.render_change(fragment, change)
+    assert world.player.full_name in html  # coach's own session
+    assert world.child.full_name not in html  # coach2's session: occupancy only
