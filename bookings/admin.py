@@ -83,12 +83,14 @@ class ServiceAddForm(forms.ModelForm):
     """An add form whose clean() runs a booking service, so a refusal is a form error.
 
     The service writes the row inside the admin's transaction (its POST runs in
-    transaction.atomic), and the admin then saves nothing itself: see save_model below.
+    transaction.atomic), and the admin then saves nothing itself: see save_model below. The
+    model validation that follows clean() only re-checks the row the service wrote, with
+    fields the form already validated, so it cannot turn a made booking into a form error.
     """
 
     actor = None  # set per request by ServiceAdmin.get_form
 
-    def create(self, cleaned: dict):  # pragma: no cover - each subclass calls its service
+    def create(self, cleaned: dict):  # each subclass calls its service
         raise NotImplementedError
 
     def clean(self):

@@ -88,23 +88,20 @@ class SessionTypeAdmin(admin.ModelAdmin):
 # -- group sessions ------------------------------------------------------------------------------
 
 
-class StaffAssignmentForm(forms.ModelForm):
-    class Meta:
-        model = StaffAssignment
-        fields = ["coach"]
-
+class StaffAssignmentFormSet(forms.BaseInlineFormSet):
     def clean(self):
-        cleaned = super().clean()
-        coach = cleaned.get("coach")
-        session = self.instance.session
-        if coach is not None and session.academy_id and coach.academy_id != session.academy_id:
-            self.add_error("coach", "This coach belongs to another academy.")
-        return cleaned
+        super().clean()
+        # Here rather than in the inline form: only the formset knows the (maybe unsaved) session.
+        academy_id = self.instance.academy_id
+        for form in self.forms:
+            coach = getattr(form, "cleaned_data", {}).get("coach")
+            if coach is not None and academy_id and coach.academy_id != academy_id:
+                form.add_error("coach", "This coach belongs to another academy.")
 
 
 class StaffAssignmentInline(admin.TabularInline):
     model = StaffAssignment
-    form = StaffAssignmentForm
+    formset = StaffAssignmentFormSet
     extra = 1
     autocomplete_fields = ["coach"]
 
@@ -194,11 +191,10 @@ class GroupSessionAdmin(admin.ModelAdmin):
         fields = ["status", "reserved_count", "version", "cancelled_at"]
         return [*fields, "academy"] if obj is not None else fields
 
-    def get_actions(self, request):
-        # No bulk delete: sessions with reservations are cancelled, not deleted.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    def has_delete_permission(self, request, obj=None):
+        # One session at a time, from its page, which refuses while it has reservations (those
+        # are never deleted): no bulk delete in the list. Sessions are cancelled instead.
+        return obj is not None and super().has_delete_permission(request, obj)
 
     @admin.display(description="coaches")
     def coach_names(self, obj: GroupSession) -> str:
@@ -213,7 +209,9 @@ class GroupSessionAdmin(admin.ModelAdmin):
             obj.version += 1  # the form's clean refreshed it under the row lock
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Cancel selected sessions (and their reservations)")
+    @admin.action(
+        description="Cancel selected sessions (and their reservations)", permissions=["change"]
+    )
     def cancel_sessions(self, request, queryset):
         done = 0
         for session in queryset:

@@ -1,0 +1,175 @@
+"""`manage.py load_demo`: idempotent, consistent demo data with the five demo logins."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from bookings.access import Principal, Role
+from bookings.management.commands.load_demo import SLUG
+from bookings.models import IndividualBooking, Player, SessionReservation
+from scheduling.models import Academy, GroupSession
+from scheduling.slots import day_bounds
+from tests.factories import make_academy, make_player, make_user
+
+pytestmark = pytest.mark.django_db
+
+LOGINS = ["player", "parent", "coach", "staff", "admin"]
+
+
+def load() -> str:
+    out = StringIO()
+    call_command("load_demo", "--force", stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> dict:
+    academy = Academy.objects.get(slug=SLUG)
+    return {
+        "sessions": list(
+            GroupSession.objects.filter(academy=academy).values_list(
+                "starts_at", "session_type__name", "court__name", "capacity", "reserved_count"
+            )
+        ),
+        "players": sorted(Player.objects.filter(academy=academy).values_list("first_name")),
+        "lessons": list(
+            IndividualBooking.objects.filter(academy=academy).values_list(
+                "starts_at", "coach__display_name", "player__first_name"
+            )
+        ),
+    }
+
+
+@pytest.fixture
+def demo():
+    out = load()
+    return Academy.objects.get(slug=SLUG), out
+
+
+def test_refuses_outside_demo_mode(settings):
+    settings.DEMO_MODE = False
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="COURTSIDE_DEMO"):
+        call_command("load_demo", stdout=StringIO())
+    assert not Academy.objects.filter(slug=SLUG).exists()
+
+
+def test_runs_twice_and_the_second_run_replaces_the_first(demo):
+    academy, _ = demo
+    first = snapshot()
+    users = get_user_model().objects.count()
+
+    out = load()
+
+    assert Academy.objects.filter(slug=SLUG).count() == 1
+    assert not Academy.objects.filter(pk=academy.pk).exists()  # deleted and made again
+    assert snapshot() == first  # the same seed, the same data
+    assert get_user_model().objects.count() == users
+    assert "Logins (password 'demo')" in out
+
+
+def test_every_reserved_count_matches_its_reservations(demo):
+    academy, _ = demo
+    sessions = GroupSession.objects.filter(academy=academy).annotate(
+        active=Count("reservations", filter=Q(reservations__status="reserved"))
+    )
+    assert sessions.count() >= 40
+    assert all(s.reserved_count == s.active for s in sessions)
+    assert all(s.reserved_count <= s.capacity for s in sessions)
+    assert SessionReservation.objects.filter(session__academy=academy, status="reserved").count()
+    cancelled = sessions.filter(status="cancelled")
+    assert cancelled.count() == 1 and cancelled.get().reserved_count == 0
+
+
+def test_no_court_player_or_coach_is_in_two_places_at_once(demo):
+    academy, _ = demo
+    scheduled = list(
+        GroupSession.objects.filter(academy=academy, status="scheduled").prefetch_related("coaches")
+    )
+
+    def overlap(a, b):
+        return a.starts_at < b.ends_at and b.starts_at < a.ends_at
+
+    for i, a in enumerate(scheduled):
+        for b in scheduled[i + 1 :]:
+            if overlap(a, b):
+                assert a.court_id != b.court_id
+                assert not set(a.coaches.all()) & set(b.coaches.all())
+    by_player: dict[int, list] = {}
+    for r in SessionReservation.objects.filter(
+        session__academy=academy, status="reserved", session__status="scheduled"
+    ).select_related("session"):
+        by_player.setdefault(r.player_id, []).append(r.session)
+    for sessions in by_player.values():
+        for i, a in enumerate(sessions):
+            assert not any(overlap(a, b) for b in sessions[i + 1 :])
+
+
+def test_the_academy_and_its_people(demo):
+    academy, out = demo
+    assert (academy.name, academy.time_zone) == ("Courtside Tennis Academy", "Europe/London")
+    assert (academy.cancellation_cutoff_hours, academy.booking_horizon_days) == (24, 30)
+    assert academy.min_notice_minutes == 60
+    assert 4 <= academy.coaches.count() <= 5
+    assert academy.courts.count() == 4
+    assert academy.players.count() >= 30
+    assert academy.players.filter(user__isnull=True).count() >= 20  # children without logins
+    kinds = set(academy.session_types.values_list("kind", flat=True))
+    assert kinds == {"group", "individual"}
+    lessons = IndividualBooking.objects.filter(academy=academy, status="booked")
+    assert lessons.count() >= 4
+    assert academy.coaches.filter(time_off__isnull=False).distinct().count() >= 2
+    # Some children have two guardians.
+    two = academy.players.annotate(n=Count("guardian_links")).filter(n=2)
+    assert two.count() >= 3
+    assert "players" in out
+
+
+def test_the_five_logins(demo):
+    academy, _ = demo
+    users = {name: authenticate(username=name, password="demo") for name in LOGINS}
+    assert all(users.values()), users
+
+    roles = {name: Principal.load(user).roles(academy.pk) for name, user in users.items()}
+    assert roles["player"] == [Role.PLAYER]
+    assert roles["parent"] == [Role.PARENT]
+    assert roles["coach"] == [Role.COACH]
+    assert roles["staff"] == [Role.STAFF]
+    assert Role.ADMIN in roles["admin"]
+    assert users["admin"].is_staff and users["admin"].is_superuser
+    assert not any(users[name].is_staff for name in LOGINS if name != "admin")
+
+    player = Player.objects.get(user=users["player"])
+    assert player.reservations.filter(status="reserved").exists()
+    assert player.individual_bookings.exists()
+
+    children = Player.objects.filter(guardians=users["parent"])
+    assert 1 <= children.count() <= 3
+    assert SessionReservation.objects.filter(player__in=children, status="reserved").exists()
+
+    coach = academy.coaches.get(user=users["coach"])
+    assert coach.group_sessions.exists()
+
+
+def test_the_coach_teaches_today(demo):
+    academy, _ = demo
+    start, end = day_bounds(timezone.localdate(timezone=academy.tz), academy.tz)
+    coach = academy.coaches.get(user__username="coach")
+    assert coach.group_sessions.filter(starts_at__gte=start, starts_at__lt=end).exists()
+
+
+def test_other_academies_and_users_are_left_alone():
+    other = make_academy("Elsewhere")
+    someone = make_user("someone")
+    kid = make_player(other, first="Kim", guardians=[someone])
+
+    load()
+    load()
+
+    assert Academy.objects.filter(pk=other.pk).exists()
+    assert Player.objects.filter(pk=kid.pk, guardians=someone).exists()
