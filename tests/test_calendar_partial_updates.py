@@ -36,7 +36,7 @@ def test_an_occupancy_change_pushes_only_that_sessions_card(world):
 
 @pytest.mark.django_db
 def test_a_structural_change_pushes_the_touched_days_columns(world):
-    key, monday = week_key(world)
+    key, _ = week_key(world)
     day = world.session.starts_at.astimezone(world.academy.tz).date()
     fragment = fragments.resolve(key)
     html = fragments.render_change(
