@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck check clean
+.PHONY: setup demo test lint typecheck check clean bench browser screenshots
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Courtside needs Python 3.12+ (see .python-version); got " + sys.version.split()[0])'
@@ -31,6 +31,13 @@ demo: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Debian's Chromium for the browser tests (Playwright's own download cannot work here).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core)
+
+screenshots: setup browser
+	$(BIN)/python -m tests.browser.screenshots
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,6 +47,14 @@ typecheck: setup
 	COURTSIDE_DEMO=1 $(BIN)/mypy config bookings scheduling realtime
 
 check: lint test
+
+# The live path measured on the real stack: a fresh PostgreSQL database (created and dropped),
+# Redis, `manage.py serve` workers, separate client and trigger processes. About 6-9 minutes;
+# writes var/bench/summary.json and the tables in docs/benchmarks.md. Needs PostgreSQL and Redis
+# on 127.0.0.1 (see .ci/). The file limit is raised for 5,000+ sockets.
+bench: setup
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+	$(BIN)/python -m tests.bench --docs docs/benchmarks.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles

@@ -94,7 +94,7 @@ class ServiceAddForm(forms.ModelForm):
         raise NotImplementedError
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         try:
@@ -140,15 +140,17 @@ class ServiceAdmin(admin.ModelAdmin):
 
     add_form: type[ServiceAddForm]
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
         if obj is None:
             kwargs["form"] = self.add_form
-        form = super().get_form(request, obj, **kwargs)
-        form.actor = request.user  # modelform_factory made a new class for this request
+        form = super().get_form(request, obj, change, **kwargs)
+        form.actor = request.user  # type: ignore[attr-defined]  # a new class per request
         return form
 
     def get_fields(self, request, obj=None):
-        return list(self.add_form._meta.fields) if obj is None else super().get_fields(request, obj)
+        if obj is None:
+            return list(self.add_form._meta.fields or ())
+        return super().get_fields(request, obj)
 
     def has_change_permission(self, request, obj=None):
         # The changelist (and its cancel action) needs it; a row's own page is view-only.

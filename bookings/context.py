@@ -113,7 +113,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav": {
             "links": links,
             "roles": roles,
-            "academies": {o["value"].split(":")[0] for o in options},
+            "academies": {str(o["value"]).split(":")[0] for o in options},
             "switch_options": options,
         }
     }

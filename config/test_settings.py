@@ -52,7 +52,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / "var" / "test.sqlite3",
+            "NAME": str(BASE_DIR / "var" / "test.sqlite3"),
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
             "TEST": {"NAME": str(BASE_DIR / "var" / "test.sqlite3")},
         }

@@ -10,6 +10,7 @@ nothing, because the queue is flushed by transaction.on_commit. Writers that byp
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -48,8 +49,18 @@ def _session_coaches(session_id: int) -> set[int]:
     )
 
 
+_academies: dict[int, tuple[float, Academy]] = {}
+
+
 def _academy(academy_id: int) -> Academy:
-    return Academy.objects.get(pk=academy_id)
+    """Academies barely change; their time zone only places a change on a day, so a minute-old
+    copy is fine and saves a query per captured row (bulk deletes capture thousands)."""
+    cached = _academies.get(academy_id)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > 60:
+        cached = (now, Academy.objects.get(pk=academy_id))
+        _academies[academy_id] = cached
+    return cached[1]
 
 
 def _session_change(session: GroupSession) -> Change:
@@ -177,12 +188,12 @@ def queue(change: Change | None, notes: list[tuple[int, str]] | None = None) -> 
     if not connection.in_atomic_block:  # autocommit: the write is already committed
         publish([change] if change else [], notes or [])
         return
-    state = getattr(connection, "_courtside_pending", None)
+    state: dict[str, Any] | None = getattr(connection, "_courtside_pending", None)
     # A rolled-back transaction drops its on_commit callbacks; then this queue is stale.
     if state is None or not any(item[1] is state["flush"] for item in connection.run_on_commit):
         state = {"changes": [], "notes": []}
 
-        def flush() -> None:
+        def flush(state: dict[str, Any] = state) -> None:
             if getattr(connection, "_courtside_pending", None) is state:
                 connection._courtside_pending = None
             publish(state["changes"], state["notes"])
@@ -224,14 +235,14 @@ def _on_save(sender: type, instance: Any, created: bool = False, **kwargs: Any) 
 
 
 def _remember_old_times(
-    sender: type, instance: Any, update_fields: Any = None, **kwargs: Any
+    sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any
 ) -> None:
     """Keep the old start/end of a moved session or lesson, so its old day updates too."""
     if instance.pk is None or kwargs.get("raw"):
         return
     if update_fields is not None and not {"starts_at", "ends_at"} & set(update_fields):
         return
-    old = sender.objects.filter(pk=instance.pk).values_list("starts_at", "ends_at").first()
+    old = sender._default_manager.filter(pk=instance.pk).values_list("starts_at", "ends_at").first()
     instance._courtside_old_times = old or ()
 
 

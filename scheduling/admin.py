@@ -112,7 +112,7 @@ class GroupSessionForm(forms.ModelForm):
         fields = ["academy", "session_type", "title", "starts_at", "ends_at", "court", "capacity"]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         instance = self.instance
         academy = cleaned.get("academy") or (instance.academy if instance.academy_id else None)
         session_type = cleaned.get("session_type")
@@ -231,7 +231,7 @@ class CoachAvailabilityForm(forms.ModelForm):
         fields = ["coach", "session_type", "weekday", "start_time", "end_time"]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         coach, session_type = cleaned.get("coach"), cleaned.get("session_type")
         if coach is not None and session_type is not None:
             if session_type.academy_id != coach.academy_id:

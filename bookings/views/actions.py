@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from bookings import services
 from bookings.access import Action, can, principal_for
@@ -29,6 +30,10 @@ from realtime.fragments import MAX_DAYS_AWAY
 from scheduling.models import Coach, GroupSession, SessionType
 
 STATUS_FOR_CODE = {"not_allowed": 403, "wrong_academy": 403}
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails  # set by django_htmx's middleware
 
 
 class BadInput(Exception):
@@ -59,7 +64,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 def _answer(
-    request: HttpRequest, *, ok: bool, message: str, near: str, status: int = 200
+    request: HtmxHttpRequest, *, ok: bool, message: str, near: str, status: int = 200
 ) -> HttpResponse:
     if not request.htmx:
         (messages.success if ok else messages.error)(request, message)
@@ -72,7 +77,7 @@ def _answer(
     return HttpResponse(body, status=status)
 
 
-def _run(request: HttpRequest, near: str, action: Callable[[], str]) -> HttpResponse:
+def _run(request: HtmxHttpRequest, near: str, action: Callable[[], str]) -> HttpResponse:
     try:
         message = action()
     except BookingError as error:
@@ -94,18 +99,18 @@ def _when(moment: datetime, academy) -> str:  # type: ignore[no-untyped-def]
     return moment.astimezone(academy.tz).strftime("%a %d %b, %H:%M")
 
 
-def _refuse(request: HttpRequest, near: str) -> HttpResponse:
+def _refuse(request: HtmxHttpRequest, near: str) -> HttpResponse:
     """What the service would answer to one who may not: before asking them to confirm."""
     return _answer(request, ok=False, message=MESSAGES["not_allowed"], near=near, status=403)
 
 
-def _bad_input(request: HttpRequest, error: BadInput) -> HttpResponse:
+def _bad_input(request: HtmxHttpRequest, error: BadInput) -> HttpResponse:
     return _answer(request, ok=False, message=str(error), near="", status=400)
 
 
 @require_POST
 @login_required
-def reserve(request: HttpRequest) -> HttpResponse:
+def reserve(request: HtmxHttpRequest) -> HttpResponse:
     try:
         session = get_object_or_404(
             GroupSession.objects.select_related("academy", "session_type"),
@@ -128,7 +133,7 @@ def reserve(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def book(request: HttpRequest) -> HttpResponse:
+def book(request: HtmxHttpRequest) -> HttpResponse:
     try:
         coach_id, type_id, when = _parse_slot(request.POST.get("slot", ""))
         player = get_object_or_404(Player, pk=_int(request, "player"))
@@ -172,8 +177,9 @@ def _parse_slot(raw: str) -> tuple[int, int, datetime]:
 
 @require_POST
 @login_required
-def cancel(request: HttpRequest) -> HttpResponse:
+def cancel(request: HtmxHttpRequest) -> HttpResponse:
     """Cancel a reservation (`reservation`) or a lesson (`booking`), after a confirmation."""
+    target: SessionReservation | IndividualBooking
     try:
         if "reservation" in request.POST:
             target = get_object_or_404(
@@ -189,12 +195,13 @@ def cancel(request: HttpRequest) -> HttpResponse:
             )
             near = f"msg-reservation-{target.pk}"
         else:
-            target = get_object_or_404(
+            lesson = get_object_or_404(
                 IndividualBooking.objects.select_related("academy", "session_type", "player"),
                 pk=_int(request, "booking"),
             )
-            title, starts_at, academy = target.session_type.name, target.starts_at, target.academy
-            near = f"msg-booking-{target.pk}"
+            title, starts_at, academy = lesson.session_type.name, lesson.starts_at, lesson.academy
+            near = f"msg-booking-{lesson.pk}"
+            target = lesson
     except BadInput as error:
         return _bad_input(request, error)
 
@@ -228,7 +235,7 @@ def cancel(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def session_cancel(request: HttpRequest) -> HttpResponse:
+def session_cancel(request: HtmxHttpRequest) -> HttpResponse:
     """A coach or staff cancels a whole group session (and so every reservation in it)."""
     try:
         session = get_object_or_404(

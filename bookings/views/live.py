@@ -31,7 +31,7 @@ def page_fragments(request: HttpRequest, keys: dict[str, str]) -> dict[str, obje
     return {
         "live": rendered,
         "live_keys": " ".join(keys.values()),
-        "live_token": sign_streams(request.user.pk, list(keys.values())),
+        "live_token": sign_streams(request.user.pk or 0, list(keys.values())),
         "nonce": new_nonce(),
     }
 

@@ -84,7 +84,9 @@ def player_home(request: HttpRequest) -> HttpResponse:
 
 def _children(request: HttpRequest, viewer) -> list[Player]:  # type: ignore[no-untyped-def]
     return [
-        p for p in selectors.family_players(request.user.pk) if p.academy_id == viewer.academy.pk
+        p
+        for p in selectors.family_players(request.user.pk or 0)
+        if p.academy_id == viewer.academy.pk
     ]
 
 
