@@ -6,7 +6,8 @@ the socket with a code and sends nothing. Then the socket joins its streams thro
 process hub, which writes pushed fragments to it directly; this consumer only answers pings.
 
 Close codes: 4400 malformed frame, 4401 not logged in or bad token, 4403 forbidden stream or
-foreign Origin, 4503 live updates unavailable (Redis down), 1009 frame too large.
+foreign Origin, 4503 live updates unavailable (Redis down), 1009 frame too large, 1003 binary
+frame.
 """
 
 from __future__ import annotations
@@ -89,8 +90,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"t": "ready", "seqs": seqs}))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data) > MAX_FRAME:
-            await self.close(code=1009 if text_data or bytes_data else 4400)
+        if text_data is None:
+            await self.close(code=1003)  # binary: the client only speaks JSON text
+            return
+        if len(text_data) > MAX_FRAME:
+            await self.close(code=1009)
             return
         try:
             message = json.loads(text_data)
@@ -110,6 +114,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"t": "pong", "seqs": seqs}))
 
     async def disconnect(self, code: int) -> None:
+        self._leave_streams()
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # Leave the streams before closing: the client's disconnect comes later, and until then
+        # the hub would go on writing pushes to this socket (after a 4403, what it may not read).
+        self._leave_streams()
+        await super().close(code=code, reason=reason)
+
+    def _leave_streams(self) -> None:
         if self.hub is not None:
             self.hub.unsubscribe(self, self.keys)
             self.hub = None
@@ -118,7 +131,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def access_changed(self) -> None:
         """The user's roles or family changed: keep the socket only if every stream still passes."""
-        if not await database_sync_to_async(authorize)(self.user, self.fragment_keys):
+        try:
+            allowed = await database_sync_to_async(authorize)(self.user, self.fragment_keys)
+        except Exception:
+            # Unknown is not allowed: close; the page reconnects and is checked afresh.
+            log.warning("could not re-check a socket's access", exc_info=True)
+            await self.close(code=4503)
+            return
+        if not allowed:
             await self.close(code=4403)
 
     async def live_down(self) -> None:

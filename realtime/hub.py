@@ -51,6 +51,9 @@ class Hub:
         if self.uses_layer:
             self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT)
             self._tasks.append(asyncio.create_task(self._read()))
+        else:
+            self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+            self._tasks.append(asyncio.create_task(self._read_local()))
         self._tasks.append(asyncio.create_task(self._keep_watching()))
 
     # -- sockets joining and leaving --
@@ -116,6 +119,8 @@ class Hub:
             return
         message = {"type": "websocket.send", "text": text}
         for socket in list(members):
+            if socket not in members:
+                continue  # it left (closed) while an earlier socket was being written to
             try:
                 await socket.base_send(message)
             except Exception:  # a socket closing under us; its disconnect cleans up
@@ -130,7 +135,20 @@ class Hub:
             except Exception:
                 await asyncio.sleep(0.5)
                 continue
-            await self.deliver(message["key"], message["text"])
+            await self._deliver_safely(message["key"], message["text"])
+
+    async def _read_local(self) -> None:
+        """In-memory mode: the publisher's messages one at a time, in the order it sent them (as
+        _read does for the layer), so a socket's access re-check ends before the next message."""
+        while True:
+            key, text = await self.inbox.get()
+            await self._deliver_safely(key, text)
+
+    async def _deliver_safely(self, key: str, text: str) -> None:
+        try:
+            await self.deliver(key, text)
+        except Exception:  # one bad message must not stop this process's deliveries
+            log.exception("live delivery failed for %s", key)
 
     # -- staying watched, and noticing Redis going away --
 
@@ -207,4 +225,4 @@ def deliver_local(key: str, text: str) -> None:
     hub = _hub
     if hub is None:
         return  # no socket in this process
-    hub.loop.call_soon_threadsafe(hub.background, hub.deliver(key, text))
+    hub.loop.call_soon_threadsafe(hub.inbox.put_nowait, (key, text))

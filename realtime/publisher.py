@@ -13,6 +13,7 @@ that applies only increasing numbers converges on the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -114,15 +115,30 @@ class Publisher:
         for key in sorted(access):
             self._send(key, json.dumps({"t": "access"}))
         for key in sorted(affected):
-            fragment = fragments.resolve(key)
-            if fragment is None:
-                continue  # what it showed no longer exists; the page resyncs on its own
-            seq = store.next_seq(key)
-            self._send(
-                key, fragment_message(key, seq, fragments.render_change(fragment, affected[key]))
-            )
+            message = self._render(store, key, affected[key])
+            if message is not None:
+                self._send(key, message)
         for user_id, text in notes:
             self._send(f"notify:u{user_id}", note_message(text))
+
+    def _render(self, store: Any, key: str, change: Change) -> str | None:
+        """One stream's message, or None. A render that fails (the database refusing a
+        connection) must not cost the other streams their updates, and its page must still
+        learn it is behind: the stream's number moves on anyway, so the page's next heartbeat
+        (pong) shows the gap and it resyncs over HTTP."""
+        seq = None
+        try:
+            fragment = fragments.resolve(key)
+            if fragment is None:
+                return None  # what it showed no longer exists; the page resyncs on its own
+            seq = store.next_seq(key)
+            return fragment_message(key, seq, fragments.render_change(fragment, change))
+        except Exception:
+            self._log_error(f"could not render {key}")
+            if seq is None:
+                with contextlib.suppress(Exception):
+                    store.next_seq(key)
+            return None
 
     def _send(self, key: str, text: str) -> None:
         if self._deliver is not None:
@@ -132,14 +148,26 @@ class Publisher:
 
         layer = get_channel_layer()
         assert self._loop is not None
-        self._loop.run_until_complete(
-            asyncio.wait_for(
-                layer.group_send(
-                    group_name(key), {"type": "live.message", "key": key, "text": text}
-                ),
-                timeout=2.0,
-            )
-        )
+        for attempt in (1, 2):
+            try:
+                self._loop.run_until_complete(
+                    asyncio.wait_for(
+                        layer.group_send(
+                            group_name(key), {"type": "live.message", "key": key, "text": text}
+                        ),
+                        timeout=2.0,
+                    )
+                )
+                return
+            except TimeoutError:
+                raise
+            except Exception:
+                # After Redis restarted, the layer's pooled connection is dead: the first publish
+                # fails on it ("Connection closed by server") and it is replaced. Once more, or
+                # the first change after an outage reaches nobody. (A repeat is harmless: pages
+                # ignore a sequence number they have seen.)
+                if attempt == 2:
+                    raise
 
     def _log_error(self, what: str) -> None:
         now = time.monotonic()

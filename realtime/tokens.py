@@ -21,7 +21,9 @@ def verify_streams(token: str, user_id: int) -> list[str] | None:
         data = signing.loads(token, salt=SALT, max_age=MAX_AGE)
     except signing.BadSignature:
         return None
-    keys = data.get("k") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    keys = data.get("k")
     if data.get("u") != user_id or not isinstance(keys, list) or len(keys) > 12:
         return None
     if not all(isinstance(key, str) for key in keys):
