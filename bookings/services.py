@@ -1,7 +1,9 @@
 """The reservation operations (seed 000's RPCs). Each is one transaction that authorizes its
 actor first, takes its row locks in a fixed order (coach, player, session, court), validates
-and writes. Capacity and overlaps are also held by database constraints, so a writer that
-skips these functions still cannot oversell or double-book on PostgreSQL.
+and writes. A locking query that joins the academy locks only its own row (`of=("self",)`):
+FOR UPDATE over a join would lock the academy too, a row every operation would then take in a
+different order (deadlocks). Capacity and overlaps are also held by database constraints, so a
+writer that skips these functions still cannot oversell or double-book on PostgreSQL.
 
 Change capture for live pages hangs off model signals and sends after COMMIT, so these
 functions never broadcast themselves.
@@ -9,7 +11,7 @@ functions never broadcast themselves.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -38,8 +40,17 @@ def _replayed(actor: Any, key: str | None, operation: str, model: Any) -> Any | 
 
 
 def _remember(actor: Any, key: str | None, operation: str, obj: Any) -> None:
-    if key:
-        IdempotencyKey.objects.create(user=actor, key=key, operation=operation, object_id=obj.pk)
+    if not key:
+        return
+    try:
+        with transaction.atomic():
+            IdempotencyKey.objects.create(
+                user=actor, key=key, operation=operation, object_id=obj.pk
+            )
+    except IntegrityError as exc:
+        # The same key sent at once with a different form: the locks of the two did not
+        # overlap, so only the key's unique constraint saw it. Refuse this one (rolls it back).
+        raise BookingError("not_allowed", "That form was already used for something else.") from exc
 
 
 def _player_busy(
@@ -99,7 +110,9 @@ def reservation_create(
     with transaction.atomic():
         Player.objects.select_for_update().filter(pk=player.pk).first()
         session = (
-            GroupSession.objects.select_for_update().select_related("academy").get(pk=session.pk)
+            GroupSession.objects.select_for_update(of=("self",))
+            .select_related("academy")
+            .get(pk=session.pk)
         )
         replay = _replayed(actor, idempotency_key, "reservation_create", SessionReservation)
         if replay is not None:
@@ -159,7 +172,9 @@ def reservation_cancel(
 
     with transaction.atomic():
         session = (
-            GroupSession.objects.select_for_update().select_related("academy").get(pk=session.pk)
+            GroupSession.objects.select_for_update(of=("self",))
+            .select_related("academy")
+            .get(pk=session.pk)
         )
         reservation = SessionReservation.objects.select_for_update().get(pk=reservation.pk)
         if not reservation.is_active:
@@ -231,10 +246,15 @@ def individual_booking_create(
     if not coach.is_active:
         raise BookingError("slot_unavailable")
     privileged = principal.manages(player.academy_id)
+    # In UTC: a lesson lasts its real duration even across a DST change, and comparing in UTC
+    # tells the two 01:00s of an autumn night apart (same-zone comparisons ignore `fold`).
+    starts_at = starts_at.astimezone(UTC)
     ends_at = starts_at + timedelta(minutes=session_type.duration_minutes)
 
     with transaction.atomic():
-        coach = Coach.objects.select_for_update().select_related("academy").get(pk=coach.pk)
+        coach = (
+            Coach.objects.select_for_update(of=("self",)).select_related("academy").get(pk=coach.pk)
+        )
         Player.objects.select_for_update().filter(pk=player.pk).first()
         if court is not None:
             Court.objects.select_for_update().filter(pk=court.pk).first()
@@ -251,7 +271,7 @@ def individual_booking_create(
             now=now,
             enforce_notice=not privileged,
         )
-        slot = next((s for s in slots if s.starts_at == starts_at), None)
+        slot = next((s for s in slots if s.starts_at.astimezone(UTC) == starts_at), None)
         if slot is None:
             raise BookingError("slot_unavailable")
         if slot.status == SlotStatus.PAST:
@@ -315,7 +335,7 @@ def individual_booking_cancel(
 
     with transaction.atomic():
         booking = (
-            IndividualBooking.objects.select_for_update()
+            IndividualBooking.objects.select_for_update(of=("self",))
             .select_related("academy")
             .get(pk=booking.pk)
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
@@ -90,7 +90,7 @@ def make_session(
         session_type=session_type,
         court=court,
         starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=minutes),
+        ends_at=starts_at.astimezone(UTC) + timedelta(minutes=minutes),  # real minutes, across DST
         capacity=capacity,
     )
     for coach in coaches:
@@ -169,6 +169,6 @@ def book(coach: Coach, player: Player, session_type: SessionType, starts_at: dat
         player=player,
         session_type=session_type,
         starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=session_type.duration_minutes),
+        ends_at=starts_at.astimezone(UTC) + timedelta(minutes=session_type.duration_minutes),
         booked_by=by,
     )

@@ -7,10 +7,11 @@ the tests do not depend on the time of day they run at.
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import pytest
+from django.db import transaction
 
 from bookings.errors import BookingError
 from bookings.models import IdempotencyKey, IndividualBooking, SessionReservation
@@ -26,6 +27,7 @@ from scheduling.models import Coach, CoachTimeOff, Court, GroupSession, StaffMem
 from scheduling.slots import SlotStatus, generate_slots
 from tests.factories import (
     book,
+    build_world,
     days_ahead,
     local,
     make_academy,
@@ -39,6 +41,25 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+# The world is built once per module inside an outer transaction; each test runs in a savepoint
+# (pytest-django's `db`) and gets a deep copy of the objects, like Django's setUpTestData.
+@pytest.fixture(scope="module")
+def _module_world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        built = build_world()
+    yield built
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def world(_module_world, db):
+    return copy.deepcopy(_module_world)
 
 
 def snapshot() -> dict[str, list[dict]]:
@@ -323,6 +344,7 @@ class TestReservationCreate:
             idempotency_key="form-1",
             now=early,
         )
+        world.session.refresh_from_db()  # reserve() counts on the object it is given
         for player in (world.child, world.child2, world.other_child):
             reserve(world.session, player)
 
@@ -520,7 +542,13 @@ class TestGroupSessionCancel:
     )
     def test_not_allowed(self, world, early, actor):
         reserve(world.session, world.player)
-        refused("not_allowed", group_session_cancel, session=world.session, actor=getattr(world, actor), now=early)
+        refused(
+            "not_allowed",
+            group_session_cancel,
+            session=world.session,
+            actor=getattr(world, actor),
+            now=early,
+        )
 
     def test_already_cancelled(self, world, early):
         group_session_cancel(session=world.session, actor=world.coach_user, now=early)
@@ -604,7 +632,9 @@ class TestIndividualBookingCreate:
 
     def test_slot_unavailable_during_time_off(self, world, slot):
         CoachTimeOff.objects.create(
-            coach=world.coach, starts_at=slot - timedelta(hours=1), ends_at=slot + timedelta(hours=2)
+            coach=world.coach,
+            starts_at=slot - timedelta(hours=1),
+            ends_at=slot + timedelta(hours=2),
         )
         refused("slot_unavailable", lesson_for, world=world, slot=slot)
 
@@ -651,7 +681,14 @@ class TestIndividualBookingCreate:
         if what == "group session":
             make_session(world.academy, court=world.court, starts_at=slot - timedelta(minutes=30))
         else:
-            lesson_for(world, slot, player=world.other_child, coach=world.coach2, court=world.court, actor=world.staff_user)
+            lesson_for(
+                world,
+                slot,
+                player=world.other_child,
+                coach=world.coach2,
+                court=world.court,
+                actor=world.staff_user,
+            )
         refused("court_busy", lesson_for, world=world, slot=slot, court=world.court)
 
     def test_too_soon_for_players_but_not_for_staff(self, world, slot):
@@ -921,7 +958,3 @@ class TestGroupSessionSetCapacity:
             capacity=10,
             actor=getattr(world, actor),
         )
-
-
-def test_partial_is_importable():  # keeps functools.partial honest for refused() callers
-    assert partial(refused, "x")
