@@ -82,12 +82,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.hub = await get_hub()
             self.keys = [*keys, f"notify:u{user.pk}", f"access:u{user.pk}"]
             await self.hub.subscribe(self, self.keys)
-            seqs = await sync_to_async(get_store().current_seqs, thread_sensitive=False)(keys)
+            epoch, seqs = await sync_to_async(get_store().snapshot, thread_sensitive=False)(keys)
         except Exception:
             log.warning("live updates unavailable for a new socket", exc_info=True)
             await self.close(code=4503)
             return
-        await self.send(text_data=json.dumps({"t": "ready", "seqs": seqs}))
+        await self.send(text_data=json.dumps({"t": "ready", "epoch": epoch, "seqs": seqs}))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -105,13 +105,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=4400)
             return
         try:
-            seqs = await sync_to_async(get_store().current_seqs, thread_sensitive=False)(
+            epoch, seqs = await sync_to_async(get_store().snapshot, thread_sensitive=False)(
                 self.fragment_keys
             )
         except Exception:
             await self.close(code=4503)
             return
-        await self.send(text_data=json.dumps({"t": "pong", "seqs": seqs}))
+        await self.send(text_data=json.dumps({"t": "pong", "epoch": epoch, "seqs": seqs}))
 
     async def disconnect(self, code: int) -> None:
         self._leave_streams()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from functools import cache
 from typing import Protocol
@@ -22,6 +23,7 @@ SEQ_TTL = 7 * 24 * 3600  # a stream nobody touched for a week starts again at 1
 class Store(Protocol):
     def next_seq(self, key: str) -> int: ...
     def current_seqs(self, keys: list[str]) -> dict[str, int]: ...
+    def snapshot(self, keys: list[str]) -> tuple[str, dict[str, int]]: ...
     def watch(self, keys: list[str]) -> None: ...
     def unwatch(self, keys: list[str]) -> None: ...
     def watched_keys(self) -> list[str]: ...
@@ -32,6 +34,7 @@ class LocalStore:
     """One process: counters and watch counts in memory, guarded for the publisher thread."""
 
     def __init__(self) -> None:
+        self._epoch = uuid.uuid4().hex  # a restarted process starts its numbers again
         self._lock = threading.Lock()
         self._seqs: Counter[str] = Counter()
         self._watching: Counter[str] = Counter()
@@ -44,6 +47,9 @@ class LocalStore:
     def current_seqs(self, keys: list[str]) -> dict[str, int]:
         with self._lock:
             return {key: self._seqs[key] for key in keys}
+
+    def snapshot(self, keys: list[str]) -> tuple[str, dict[str, int]]:
+        return self._epoch, self.current_seqs(keys)
 
     def watch(self, keys: list[str]) -> None:
         with self._lock:
@@ -84,10 +90,21 @@ class RedisStore:
         return int(pipe.execute()[0])
 
     def current_seqs(self, keys: list[str]) -> dict[str, int]:
-        if not keys:
-            return {}
-        values = self.redis.mget([f"{self.prefix}:seq:{key}" for key in keys])
-        return {key: int(value or 0) for key, value in zip(keys, values, strict=True)}
+        return self.snapshot(keys)[1]
+
+    def snapshot(self, keys: list[str]) -> tuple[str, dict[str, int]]:
+        """The numbers' epoch and the streams' numbers. Redis keeps nothing on disk here, so a
+        restart forgets the numbers; a new epoch tells pages to forget theirs too."""
+        name = f"{self.prefix}:epoch"
+        pipe = self.redis.pipeline()
+        pipe.set(name, uuid.uuid4().hex, nx=True)
+        pipe.get(name)
+        if keys:
+            pipe.mget([f"{self.prefix}:seq:{key}" for key in keys])
+        results = pipe.execute()
+        values = results[2] if keys else []
+        seqs = {key: int(value or 0) for key, value in zip(keys, values, strict=True)}
+        return results[1].decode(), seqs
 
     def watch(self, keys: list[str]) -> None:
         if keys:

@@ -594,7 +594,8 @@ async def test_sequence_numbers_count_changes_per_stream(backend, w, sockets):  
     await parent.send_to(text_data='{"t":"ping"}')
     pong = json.loads(await parent.comm.receive_from(timeout=5))
     current = {key: numbers[-1] for key, numbers in seen.items()}
-    assert pong == {"t": "pong", "seqs": current}
+    assert pong["t"] == "pong" and pong["seqs"] == current
+    assert pong["epoch"] and pong["epoch"] == parent.ready["epoch"]  # the same numbering
 
 
 async def test_a_failed_render_still_shows_the_page_it_is_behind(backend, w, sockets):  # type: ignore[no-untyped-def]
@@ -884,6 +885,6 @@ async def test_bad_frames_close_the_socket_and_ping_answers(w, sockets):  # type
     for _ in range(2):
         await sock.send_to(text_data='{"t":"ping"}')
         pong = json.loads(await sock.comm.receive_from(timeout=5))
-        assert pong == {"t": "pong", "seqs": sock.ready["seqs"]}
+        assert pong == {"t": "pong", "epoch": sock.ready["epoch"], "seqs": sock.ready["seqs"]}
     await sock.send_to(text_data="x" * 1024)  # exactly the limit: malformed, not too big
     assert await received_until_close(sock) == [{"t": "close", "code": 4400}]

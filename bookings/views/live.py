@@ -3,6 +3,7 @@ client polls while its socket is down. One rule decides who sees what: fragments
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from django.contrib.auth.decorators import login_required
@@ -20,8 +21,10 @@ def new_nonce() -> str:
 
 
 def page_fragments(request: HttpRequest, keys: dict[str, str]) -> dict[str, object]:
-    """Render a page's live fragments (alias -> key) for its first load."""
+    """Render a page's live fragments (alias -> key) for its first load, with the stream numbers
+    they are at least as new as (read first), so the page's socket resyncs only what moved."""
     principal = principal_for(request)
+    epoch, seqs = _snapshot(list(keys.values()))
     rendered: dict[str, str] = {}
     for alias, key in keys.items():
         fragment = fragments.resolve(key)
@@ -32,8 +35,19 @@ def page_fragments(request: HttpRequest, keys: dict[str, str]) -> dict[str, obje
         "live": rendered,
         "live_keys": " ".join(keys.values()),
         "live_token": sign_streams(request.user.pk or 0, list(keys.values())),
+        "live_seqs": json.dumps(seqs),
+        "live_epoch": epoch,
         "nonce": new_nonce(),
     }
+
+
+def _snapshot(keys: list[str]) -> tuple[str, dict[str, int]]:
+    """The numbers' epoch and the streams' numbers now; nothing when Redis is down (the page
+    then resyncs everything once its socket is back)."""
+    try:
+        return get_store().snapshot(keys)
+    except Exception:
+        return "", {}
 
 
 def refreshed_fragments(request: HttpRequest, keys_text: str) -> str:
@@ -65,12 +79,11 @@ def resync(request: HttpRequest) -> HttpResponse:
     allowed = fragments.resolve_allowed(keys, principal_for(request))
     if len(allowed) != len(set(keys)):
         raise Http404("No such view.")
-    try:
-        seqs = get_store().current_seqs([f.key for f in allowed])
-    except Exception:  # Redis down: the render is still the truth, only its number is unknown
-        seqs = {f.key: 0 for f in allowed}
+    # Redis down: the render is still the truth, only its number is unknown (0).
+    epoch, seqs = _snapshot([f.key for f in allowed])
     html = "".join(f.render(oob=True) for f in allowed)
     response = HttpResponse(html)
     response["X-Live-Seqs"] = JsonResponse(seqs).content.decode()
+    response["X-Live-Epoch"] = epoch
     response["Cache-Control"] = "no-store"
     return response

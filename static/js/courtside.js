@@ -14,6 +14,11 @@
   var OFFLINE_AFTER = 3;       // failed attempts before the indicator says Offline
   var POLL_MIN = 30000;        // HTTP polling while the socket is down
   var POLL_SPREAD = 30000;
+  // Tests may poll faster (localStorage "courtside-poll-ms", at least 1000); nobody else sets it.
+  try {
+    var pollMs = Number(window.localStorage.getItem("courtside-poll-ms"));
+    if (pollMs >= 1000) { POLL_MIN = pollMs; POLL_SPREAD = 0; }
+  } catch (e) { /* storage unavailable: keep the defaults */ }
 
   // Cancel buttons carry data-confirm; the form they submit is shared, so ask per button.
   document.addEventListener("htmx:confirm", function (evt) {
@@ -57,7 +62,11 @@
   if (!meta || !window.WebSocket) return;
 
   var keys = (meta.dataset.liveKeys || "").split(" ").filter(Boolean);
+  // The numbers the page was rendered at (read before rendering) and their epoch: a socket that
+  // becomes ready later fetches only the streams that moved since.
   var last = {};                // stream key -> last applied sequence number
+  var epoch = meta.dataset.liveEpoch || "";
+  try { last = JSON.parse(meta.dataset.liveSeqs || "{}"); } catch (e) { last = {}; }
   var socket = null;
   var live = false;
   var attempts = 0;
@@ -83,9 +92,17 @@
       .then(function (response) {
         if (!response.ok) throw new Error("resync " + response.status);
         var seqs = JSON.parse(response.headers.get("X-Live-Seqs") || "{}");
+        var fetchedEpoch = response.headers.get("X-Live-Epoch") || "";
         return response.text().then(function (html) {
-          apply(html);
-          Object.keys(seqs).forEach(function (k) { last[k] = Math.max(last[k] || 0, seqs[k]); });
+          // A push newer than this render may have landed while it travelled: keep the push.
+          var holder = document.createElement("template");
+          holder.innerHTML = html;
+          holder.content.querySelectorAll("[data-live]").forEach(function (el) {
+            var k = el.dataset.live;
+            if (fetchedEpoch === epoch && (seqs[k] || 0) < (last[k] || 0)) el.remove();
+            else last[k] = Math.max(fetchedEpoch === epoch ? last[k] || 0 : 0, seqs[k] || 0);
+          });
+          apply(holder.innerHTML);
         });
       })
       .catch(function () { if (!live) setState("offline"); });
@@ -99,7 +116,7 @@
       attempts = 0;
       setState("live");
       stopPolling();
-      resync(keys);  // whatever changed while we were away, or since the page was rendered
+      reconcile(msg);  // whatever changed while we were away, or since the page was rendered
       ping();
     } else if (msg.t === "f") {
       var seen = last[msg.k] || 0;
@@ -113,9 +130,23 @@
       toast(msg.text);
     } else if (msg.t === "pong") {
       clearTimeout(timers.pong);
-      var behind = Object.keys(msg.seqs || {}).filter(function (k) { return msg.seqs[k] > (last[k] || 0); });
-      if (behind.length) resync(behind);
+      reconcile(msg);
     }
+  }
+
+  // Compare the server's numbers (ready, pong) with ours and fetch what we miss. A new epoch
+  // means Redis restarted and forgot the numbers: ours mean nothing any more, start again.
+  function reconcile(msg) {
+    var seqs = msg.seqs || {};
+    if (msg.epoch !== epoch) {
+      epoch = msg.epoch;
+      last = {};
+      keys.forEach(function (k) { last[k] = seqs[k] || 0; });
+      resync(keys);
+      return;
+    }
+    var behind = keys.filter(function (k) { return !(k in last) || (seqs[k] || 0) > last[k]; });
+    if (behind.length) resync(behind);
   }
 
   function ping() {
@@ -187,7 +218,10 @@
   window.addEventListener("online", function () { if (!live) connect(); });
   window.addEventListener("pageshow", function () { sessionStorage.removeItem("courtside-reloaded"); });
 
-  window.courtsideLive = { state: function () { return indicator && indicator.dataset.state; }, last: last };
+  window.courtsideLive = {
+    state: function () { return indicator && indicator.dataset.state; },
+    last: function () { return last; },
+  };
   setState("connecting");
   connect();
 })();

@@ -26,9 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-*.")
+        parser.add_argument(
+            "--app",
+            default="config.asgi:application",
+            help="The ASGI application (the benchmark runs tests.bench.asgi:application).",
+        )
 
     def handle(
-        self, *args: Any, host: str, port: int, workers: int, proxy_headers: bool, **options: Any
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        workers: int,
+        proxy_headers: bool,
+        app: str,
+        **options: Any,
     ) -> None:
         if workers > 1 and not settings.REDIS_URL:
             raise CommandError(
@@ -52,7 +64,7 @@ class Command(BaseCommand):
         ]
         if proxy_headers:
             command.append("--proxy-headers")
-        command.append("config.asgi:application")
+        command.append(app)
 
         def start() -> subprocess.Popen[bytes]:
             return subprocess.Popen(command, pass_fds=[listener.fileno()])
