@@ -85,15 +85,14 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-# Persistent connections on PostgreSQL: a WebSocket consumer's database calls would otherwise
-# open a new connection each time (measured: reconnects after a worker restart took 2-5 s
-# instead of 1.3 s). Health checks drop a connection the server closed.
+# No persistent connections by default: under ASGI every request's sync code runs in a thread
+# of its own, so persistent connections pile up one per request thread and exhaust
+# PostgreSQL's max_connections (the benchmark's reconnect and refetch storms did). A pool
+# (psycopg_pool) is the way to reuse them; see docs/benchmarks.md.
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=int(
-            os.environ.get("DB_CONN_MAX_AGE", "0" if DATABASE_URL.startswith("sqlite") else "60")
-        ),
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
         conn_health_checks=True,
     )
 }

@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         plan.phases = args.phases.split(",")
     if args.deadline:
         plan.deadline = args.deadline
-    # Not the product's default (60 s on PostgreSQL): under daphne every HTTP request runs in a
-    # thread of its own, so persistent connections pile up, one per request, and the refetch
-    # and resync storms exhaust PostgreSQL's max_connections (shared with everyone else here).
-    # See docs/benchmarks.md; --conn-max-age 60 measures the product default anyway.
+    # The product's default (0): under daphne every HTTP request runs in a thread of its own,
+    # so persistent connections pile up, one per request, and the refetch and resync storms
+    # exhaust PostgreSQL's max_connections. See docs/benchmarks.md.
     os.environ["DB_CONN_MAX_AGE"] = str(0 if args.conn_max_age is None else args.conn_max_age)
     default_out = "smoke-summary.json" if args.smoke else "summary.json"
     out = args.out or ROOT / "var" / "bench" / default_out
-    db = args.db or ("courtside_bench_smoke" if args.smoke else "courtside_bench")
+    # A name of its own per run: two runs at once must not drop each other's database.
+    db = args.db or f"courtside_bench{'_smoke' if args.smoke else ''}_{os.getpid()}"
     command = "python -m tests.bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     if os.environ.get("MAKELEVEL"):  # run by `make bench`
         extra = os.environ.get("BENCH_ARGS", "").strip()
