@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from django.conf import settings
+from django.db import transaction
 
 from tests import factories
 
@@ -43,6 +46,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
                 f"Redis did not answer at {settings.TEST_REDIS_URL}: ran on the in-memory layer."
             )
         terminalreporter.write_line(f"{len(skipped)} test(s) skipped because of that (see -ra).")
+
+
+# The world is built once per module inside an outer transaction; each test runs in a savepoint
+# (pytest-django's `db`) and gets a deep copy of the objects, like Django's setUpTestData.
+@pytest.fixture(scope="module")
+def _module_world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        built = factories.build_world()
+    yield built
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def module_world(_module_world, db):
+    return copy.deepcopy(_module_world)
 
 
 @pytest.fixture

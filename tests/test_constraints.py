@@ -7,7 +7,6 @@ exist only on PostgreSQL (migration 0002) and their tests are marked `postgres`.
 
 from __future__ import annotations
 
-import copy
 from contextlib import contextmanager
 from datetime import time, timedelta
 
@@ -16,28 +15,15 @@ from django.db import IntegrityError, transaction
 
 from bookings.models import IndividualBooking, SessionReservation
 from scheduling.models import CoachAvailability, CoachTimeOff, Court, GroupSession, SessionType
-from tests.factories import build_world, days_ahead, local, make_session
+from tests.factories import days_ahead, local, make_session
 
 pytestmark = pytest.mark.django_db
 
 
-# The world is built once per module inside an outer transaction; each test runs in a savepoint
-# (pytest-django's `db`) and gets a deep copy of the objects, like Django's setUpTestData.
-@pytest.fixture(scope="module")
-def _module_world(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        built = build_world()
-    yield built
-    with django_db_blocker.unblock():
-        transaction.set_rollback(True)
-        outer.__exit__(None, None, None)
-
-
 @pytest.fixture
-def world(_module_world, db):
-    return copy.deepcopy(_module_world)
+def world(module_world):
+    """The world built once for this module (see conftest.module_world)."""
+    return module_world
 
 
 @contextmanager

@@ -7,11 +7,9 @@ the tests do not depend on the time of day they run at.
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
 
 from bookings.errors import BookingError
 from bookings.models import IdempotencyKey, IndividualBooking, SessionReservation
@@ -27,7 +25,6 @@ from scheduling.models import Coach, CoachTimeOff, Court, GroupSession, StaffMem
 from scheduling.slots import SlotStatus, generate_slots
 from tests.factories import (
     book,
-    build_world,
     days_ahead,
     local,
     make_academy,
@@ -43,23 +40,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-# The world is built once per module inside an outer transaction; each test runs in a savepoint
-# (pytest-django's `db`) and gets a deep copy of the objects, like Django's setUpTestData.
-@pytest.fixture(scope="module")
-def _module_world(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        built = build_world()
-    yield built
-    with django_db_blocker.unblock():
-        transaction.set_rollback(True)
-        outer.__exit__(None, None, None)
-
-
 @pytest.fixture
-def world(_module_world, db):
-    return copy.deepcopy(_module_world)
+def world(module_world):
+    """The world built once for this module (see conftest.module_world)."""
+    return module_world
 
 
 def snapshot() -> dict[str, list[dict]]:
