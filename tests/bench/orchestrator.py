@@ -214,6 +214,8 @@ class Bench:
         self.command = command
         self.var = ROOT / "var" / "bench"
         self.var.mkdir(parents=True, exist_ok=True)
+        for name in ("server.log", "clients.log", "plain.log", "race.log"):
+            (self.var / name).unlink(missing_ok=True)  # this run's logs only
         self.port = free_port()
         self.plain_port = free_port()
         self.prefix = f"courtside-bench-{os.getpid()}"

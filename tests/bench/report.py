@@ -34,6 +34,10 @@ def _goal(ok: bool | None) -> str:
     return "-" if ok is None else ("met" if ok else "**missed**")
 
 
+def _kib(value: float | None) -> str:
+    return "-" if value is None else f"{value} KiB"
+
+
 def _delivered(d: dict[str, Any]) -> str:
     text = f"{d['received']:,}/{d['expected']:,}"
     return text if d.get("complete") else text + " **incomplete**"
@@ -321,9 +325,14 @@ def _saturation(levels: dict[str, Any], add: Any, out: list[str]) -> None:
                 f"{st['server_cpu_us_per_message']} us",
                 f"{st['client_cpu_us_per_message']} us",
             )
+        sustained = sat["sustained_messages_per_s"]
         add(
             "\nSustained (all delivered, p99 <= 1 s): "
-            f"{sat['sustained_messages_per_s']} messages/s.\n"
+            + (
+                f"{sustained} messages/s.\n"
+                if sustained
+                else "not reached; the first step already passed p99 1 s.\n"
+            )
         )
     for n, lvl in levels.items():
         b = lvl.get("courtside", {}).get("burst")
@@ -364,8 +373,8 @@ def _idle(idle: dict[str, Any], add: Any, out: list[str]) -> None:
             lv["connects_per_s"] or "-",
             lv["drops_while_connecting"] or "-",
             f"{lv['server_rss_mib']} MiB",
-            f"{lv['server_rss_per_connection_kib']} KiB",
-            f"{lv.get('server_rss_per_connection_vs_start_kib')} KiB",
+            _kib(lv["server_rss_per_connection_kib"]),
+            _kib(lv.get("server_rss_per_connection_vs_start_kib")),
             " / ".join(str(c) for c in lv["per_worker"]),
         )
 
