@@ -78,6 +78,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.fragment_keys = keys
+        self.push_send = self.scope.get("server_send") or self.base_send
         try:
             self.hub = await get_hub()
             self.keys = [*keys, f"notify:u{user.pk}", f"access:u{user.pk}"]

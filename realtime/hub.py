@@ -29,7 +29,7 @@ LAYER_TIMEOUT = 2.0
 
 
 class Socket(Protocol):
-    base_send: Any
+    push_send: Any  # the ASGI server's send for this socket (see routing.KeepServerSend)
 
     async def access_changed(self) -> None: ...
     async def live_down(self) -> None: ...
@@ -122,7 +122,7 @@ class Hub:
             if socket not in members:
                 continue  # it left (closed) while an earlier socket was being written to
             try:
-                await socket.base_send(message)
+                await socket.push_send(message)
             except Exception:  # a socket closing under us; its disconnect cleans up
                 members.discard(socket)
 

@@ -13,24 +13,21 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.routing import websocket_application, websocket_urlpatterns  # noqa: E402
 from tests.bench.consumers import NotifyConsumer, TextbookConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(
-            URLRouter(
-                [
-                    *websocket_urlpatterns,
-                    path("ws/bench-textbook/", TextbookConsumer.as_asgi()),
-                    path("ws/bench-notify/", NotifyConsumer.as_asgi()),
-                ]
-            )
+        "websocket": websocket_application(
+            [
+                *websocket_urlpatterns,
+                path("ws/bench-textbook/", TextbookConsumer.as_asgi()),
+                path("ws/bench-notify/", NotifyConsumer.as_asgi()),
+            ]
         ),
     }
 )
