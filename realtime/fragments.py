@@ -78,12 +78,40 @@ def parse_date(text: str) -> date | None:
     return day
 
 
+def _occupancy_cards(
+    template: str, params: Params, change: Change, start: Any, end: Any, **query: Any
+) -> str | None:
+    """For a change of occupancy only (a reservation made or cancelled): the touched sessions'
+    cards alone, out of band, so a push is one card of ~1 KB rather than the whole grid or week
+    (less to render, to send to every viewer and to parse). None for any other change."""
+    if not (change.occupancy_only and change.session_ids):
+        return None
+    academy = _academy_of(params)
+    sessions = selectors.sessions_between(
+        academy.pk, start, end, include_lessons=False, session_ids=change.session_ids, **query
+    )
+    base = {**params, "now": timezone.now(), "can_cancel_sessions": True, "oob": True}
+    return "".join(render_to_string(template, {**base, "s": s}) for s in sessions)
+
+
 def _touches(change: Change, day_text: str, span: int = 1) -> bool:
     try:
         day = date.fromisoformat(day_text)
     except ValueError:
         return False
     return change.touches_day(day, span)
+
+
+# Which of a change's streams is rendered first: the widest audience (every member of the
+# academy watches its day grid and lesson slots; its staff the week calendar; one coach their own
+# calendar; one family its lists). Rendering is the slow part of a push, one stream after
+# another, so this order decides who waits. A stream's number orders only its own messages, so
+# the order across streams is free.
+PUSH_ORDER = {"day": 0, "slots": 1, "calendar": 2, "coachday": 3, "reservations": 4, "schedule": 4}
+
+
+def push_order(key: str) -> tuple[int, str]:
+    return PUSH_ORDER.get(key.split(":", 1)[0], len(PUSH_ORDER)), key
 
 
 def affected_keys(keys: list[str], change: Change) -> list[str]:
@@ -187,7 +215,13 @@ class Slots:
 
     @staticmethod
     def affected(match: re.Match[str], change: Change) -> bool:
-        return int(match["coach"]) in change.coach_ids and _touches(change, match["day"])
+        # A coach's group session blocks their lesson slots however full it is, so a reservation
+        # made or cancelled (occupancy only) leaves the slots as they were.
+        return (
+            not change.occupancy_only
+            and int(match["coach"]) in change.coach_ids
+            and _touches(change, match["day"])
+        )
 
     @staticmethod
     def context(params: Params) -> dict[str, Any]:
@@ -231,6 +265,11 @@ class DaySessions:
             "sessions": selectors.sessions_between(academy.pk, start, end, include_lessons=False),
         }
 
+    @staticmethod
+    def update(params: Params, change: Change) -> str | None:
+        start, end = selectors.day_range(params["academy"], params["day"])
+        return _occupancy_cards("fragments/slots.html#session", params, change, start, end)
+
 
 # -- coach and staff calendars ---------------------------------------------------------------------
 
@@ -270,6 +309,20 @@ class CoachDay:
                 coach.academy_id, start, end, coach_id=coach.pk, all_names=True
             ),
         }
+
+    @staticmethod
+    def update(params: Params, change: Change) -> str | None:
+        coach = params["coach"]
+        start, end = selectors.day_range(coach.academy, params["day"])
+        return _occupancy_cards(
+            "fragments/calendar.html#card",
+            params,
+            change,
+            start,
+            end,
+            coach_id=coach.pk,
+            all_names=True,
+        )
 
 
 @kind(
@@ -345,21 +398,18 @@ class Calendar:
         """Only what a change touched, so a push costs one card, not a week of 1,000 sessions:
         the cards of sessions whose occupancy changed, else the touched days' columns."""
         academy, first, days, coach = (params[k] for k in ("academy", "day", "days", "coach"))
-        if change.occupancy_only and change.session_ids:
-            start, end = selectors.day_range(academy, first, days)
-            sessions = selectors.sessions_between(
-                academy.pk,
-                start,
-                end,
-                all_names=coach is None,
-                names_for_coach_ids=frozenset([coach.pk]) if coach else None,
-                include_lessons=False,
-                session_ids=change.session_ids,
-            )
-            base = {**params, "now": timezone.now(), "can_cancel_sessions": True, "oob": True}
-            return "".join(
-                render_to_string("fragments/calendar.html#card", {**base, "s": s}) for s in sessions
-            )
+        start, end = selectors.day_range(academy, first, days)
+        cards = _occupancy_cards(
+            "fragments/calendar.html#card",
+            params,
+            change,
+            start,
+            end,
+            all_names=coach is None,
+            names_for_coach_ids=frozenset([coach.pk]) if coach else None,
+        )
+        if cards is not None:
+            return cards
         if change.days is None:
             return None
         touched = {d for d in change.days if 0 <= (d - first).days < days}

@@ -114,7 +114,7 @@ class Publisher:
             access.update(f"access:u{uid}" for uid in change.user_ids)
         for key in sorted(access):
             self._send(key, json.dumps({"t": "access"}))
-        for key in sorted(affected):
+        for key in sorted(affected, key=fragments.push_order):
             message = self._render(store, key, affected[key])
             if message is not None:
                 self._send(key, message)

@@ -1,4 +1,5 @@
-"""A calendar push carries only what a change touched: a card, or a day's column."""
+"""A push carries only what a change touched: a card, or a day's column (calendars, the coach's
+day and the day grid), and a reservation made or cancelled does not touch lesson slots."""
 
 from datetime import timedelta
 
@@ -68,3 +69,63 @@ def test_a_coachs_card_shows_names_only_on_their_own_sessions(world):
     html = fragments.render_change(fragment, change)
     assert world.player.full_name in html  # coach's own session
     assert world.child.full_name not in html  # coach2's session: occupancy only
+
+
+def day_of(world):
+    return world.session.starts_at.astimezone(world.academy.tz).date()
+
+
+def occupancy_change(world, *sessions):
+    return Change(
+        world.academy.pk,
+        days={day_of(world)},
+        coach_ids={world.coach.pk},
+        session_ids={s.pk for s in sessions},
+        occupancy_only=True,
+        group_sessions=True,
+    )
+
+
+@pytest.mark.django_db
+def test_the_day_grid_pushes_only_the_touched_sessions_row(world):
+    from tests.factories import reserve
+
+    reserve(world.session, world.player)
+    fragment = fragments.resolve(f"day:a{world.academy.pk}:{day_of(world).isoformat()}")
+    whole = fragment.render()
+    assert f'<li id="day-s{world.session.pk}" class="session' in whole  # the row the push replaces
+    html = fragments.render_change(fragment, occupancy_change(world, world.session))
+    assert html.lstrip().startswith(f'<li id="day-s{world.session.pk}" hx-swap-oob="outerHTML"')
+    assert html.count("<li ") == 1
+    assert "3 of 4 spots left" in html
+    # Anything else (a session added, moved or cancelled) re-renders the whole grid.
+    structural = Change(world.academy.pk, days={day_of(world)}, group_sessions=True)
+    assert fragments.render_change(fragment, structural).startswith(
+        f'<div id="{fragment.dom_id}" class="live-fragment"'
+    )
+
+
+@pytest.mark.django_db
+def test_the_coachs_day_pushes_only_the_touched_card(world):
+    from tests.factories import reserve
+
+    reserve(world.session, world.player)
+    key = f"coachday:c{world.coach.pk}:{day_of(world).isoformat()}"
+    html = fragments.render_change(fragments.resolve(key), occupancy_change(world, world.session))
+    card = f'<article id="cal-g{world.session.pk}" hx-swap-oob="outerHTML"'
+    assert html.lstrip().startswith(card)
+    assert world.player.full_name in html  # their own session: names
+    # another coach's session touched in the same batch is not on this coach's day
+    other = fragments.render_change(fragments.resolve(key), occupancy_change(world, world.session2))
+    assert other == ""
+
+
+@pytest.mark.django_db
+def test_a_reservation_does_not_touch_lesson_slots(world):
+    key = f"slots:c{world.coach.pk}:t{world.lesson_type.pk}:{day_of(world).isoformat()}"
+    occupancy = occupancy_change(world, world.session)
+    assert fragments.affected_keys([key], occupancy) == []
+    moved = Change(
+        world.academy.pk, days={day_of(world)}, coach_ids={world.coach.pk}, group_sessions=True
+    )
+    assert fragments.affected_keys([key], moved) == [key]
