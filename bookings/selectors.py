@@ -4,7 +4,7 @@ whatever the number of rows, so a page with thousands of sessions stays fast."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from django.db.models import Prefetch, Q
@@ -152,8 +152,8 @@ class SessionView:
 
 def sessions_between(
     academy_id: int,
-    start: datetime,
-    end: datetime,
+    start: datetime | None,
+    end: datetime | None,
     *,
     names_for_coach_ids: frozenset[int] | None = None,
     all_names: bool = False,
@@ -161,18 +161,18 @@ def sessions_between(
     include_lessons: bool = True,
     session_ids: Iterable[int] | None = None,
 ) -> list[SessionView]:
-    """Group sessions and lessons of an academy in [start, end), oldest first.
+    """Group sessions and lessons of an academy in [start, end) (None: unbounded), oldest first.
 
-    Attendee names are filled in only where the viewer may read them: every session with
-    all_names (staff), or the sessions of names_for_coach_ids (a coach's own). Four queries.
+    Attendee names are filled in only where the viewer may read them (see for_viewer). Four
+    queries.
     """
-    names_for = names_for_coach_ids or frozenset()
     sessions = GroupSession.objects.filter(
-        academy_id=academy_id,
-        starts_at__lt=end,
-        ends_at__gt=start,
-        status=GroupSession.Status.SCHEDULED,
+        academy_id=academy_id, status=GroupSession.Status.SCHEDULED
     ).select_related("session_type", "court")
+    if start is not None:
+        sessions = sessions.filter(ends_at__gt=start)
+    if end is not None:
+        sessions = sessions.filter(starts_at__lt=end)
     if coach_id is not None:
         sessions = sessions.filter(assignments__coach_id=coach_id)
     if session_ids is not None:
@@ -190,8 +190,6 @@ def sessions_between(
     views = []
     for s in sessions:
         coaches = list(s.coaches.all())
-        coach_ids = [c.pk for c in coaches]
-        show = all_names or bool(names_for.intersection(coach_ids))
         views.append(
             SessionView(
                 kind="group",
@@ -199,28 +197,26 @@ def sessions_between(
                 title=s.display_title,
                 starts_at=s.starts_at,
                 ends_at=s.ends_at,
-                coach_ids=coach_ids,
+                coach_ids=[c.pk for c in coaches],
                 coach_names=", ".join(c.display_name for c in coaches),
                 court=s.court.name if s.court else "",
                 colour=s.session_type.colour,
                 capacity=s.capacity,
                 booked=s.reserved_count,
-                attendees=[(r.pk, r.player.full_name) for r in s.active_reservations]
-                if show
-                else [],
+                attendees=[(r.pk, r.player.full_name) for r in s.active_reservations],
             )
         )
     if include_lessons:
         lessons = IndividualBooking.objects.filter(
-            academy_id=academy_id,
-            starts_at__lt=end,
-            ends_at__gt=start,
-            status=IndividualBooking.Status.BOOKED,
+            academy_id=academy_id, status=IndividualBooking.Status.BOOKED
         ).select_related("coach", "player", "session_type", "court")
+        if start is not None:
+            lessons = lessons.filter(ends_at__gt=start)
+        if end is not None:
+            lessons = lessons.filter(starts_at__lt=end)
         if coach_id is not None:
             lessons = lessons.filter(coach_id=coach_id)
         for b in lessons:
-            show = all_names or b.coach_id in names_for
             views.append(
                 SessionView(
                     kind="lesson",
@@ -234,11 +230,26 @@ def sessions_between(
                     colour=b.session_type.colour,
                     capacity=1,
                     booked=1,
-                    attendees=[(b.pk, b.player.full_name)] if show else [],
+                    attendees=[(b.pk, b.player.full_name)],
                 )
             )
     views.sort(key=lambda v: (v.starts_at, v.kind, v.pk))
-    return views
+    return for_viewer(views, all_names=all_names, names_for_coach_ids=names_for_coach_ids)
+
+
+def for_viewer(
+    views: list[SessionView],
+    *,
+    all_names: bool = False,
+    names_for_coach_ids: frozenset[int] | None = None,
+) -> list[SessionView]:
+    """The views as one viewer may see them: attendee names on every session with all_names
+    (staff), else only on the sessions and lessons of names_for_coach_ids (a coach's own)."""
+    names_for = names_for_coach_ids or frozenset()
+    return [
+        v if all_names or names_for.intersection(v.coach_ids) else replace(v, attendees=[])
+        for v in views
+    ]
 
 
 def day_range(academy: Academy, day: date, days: int = 1) -> tuple[datetime, datetime]:

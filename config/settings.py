@@ -87,8 +87,8 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 # No persistent connections by default: under ASGI every request's sync code runs in a thread
 # of its own, so persistent connections pile up one per request thread and exhaust
-# PostgreSQL's max_connections (the benchmark's reconnect and refetch storms did). A pool
-# (psycopg_pool) is the way to reuse them; see docs/benchmarks.md.
+# PostgreSQL's max_connections (the benchmark's reconnect and refetch storms did). On
+# PostgreSQL a pool per process reuses them instead (see database_pool).
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
@@ -96,6 +96,25 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+
+
+def database_pool(database: dict, size: int) -> None:
+    """A psycopg pool of at most `size` connections per process (0: none). Opening a
+    PostgreSQL connection costs ~5 ms of both processes' CPU; without a pool every request,
+    every socket's access check and every publisher pass paid it. The bound also queues a storm
+    of requests instead of exceeding max_connections. Pools need CONN_MAX_AGE 0."""
+    if size <= 0 or database["ENGINE"] != "django.db.backends.postgresql":
+        return
+    database["CONN_MAX_AGE"] = 0
+    database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, size),
+        "max_size": size,
+        "timeout": 10,  # seconds a request waits for a free connection before it fails
+    }
+
+
+if not int(os.environ.get("DB_CONN_MAX_AGE", "0")):
+    database_pool(DATABASES["default"], int(os.environ.get("DB_POOL_SIZE", "8")))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take SQLite's write lock at BEGIN, so two bookings never
     # interleave their read-check-write; the timeout makes the loser wait instead of failing.

@@ -11,7 +11,9 @@ with and the HTML a push brings are the same template.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -78,20 +80,85 @@ def parse_date(text: str) -> date | None:
     return day
 
 
+# -- one publish pass ------------------------------------------------------------------------------
+
+_pass_cache: ContextVar[dict[Any, Any] | None] = ContextVar("courtside_pass_cache", default=None)
+
+
+@contextmanager
+def one_pass() -> Iterator[None]:
+    """Within one publisher pass, the streams a change affects share reads and renders: every
+    coach's week calendar shows another coach's session the same way, so its card is read and
+    rendered once, not once per calendar. The cache lives for one pass (tens of milliseconds,
+    after the change committed), so nothing outlives the data it was read from."""
+    token = _pass_cache.set({})
+    try:
+        yield
+    finally:
+        _pass_cache.reset(token)
+
+
+def _once_per_pass(key: Any, compute: Callable[[], Any]) -> Any:
+    cache = _pass_cache.get()
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def _academy(academy_id: int) -> Academy | None:
+    return _once_per_pass(
+        ("academy", academy_id), lambda: Academy.objects.filter(pk=academy_id).first()
+    )
+
+
 def _occupancy_cards(
-    template: str, params: Params, change: Change, start: Any, end: Any, **query: Any
+    template: str,
+    params: Params,
+    change: Change,
+    start: Any,
+    end: Any,
+    *,
+    coach_id: int | None = None,
+    all_names: bool = False,
+    names_for_coach_ids: frozenset[int] | None = None,
 ) -> str | None:
     """For a change of occupancy only (a reservation made or cancelled): the touched sessions'
     cards alone, out of band, so a push is one card of ~1 KB rather than the whole grid or week
     (less to render, to send to every viewer and to parse). None for any other change."""
     if not (change.occupancy_only and change.session_ids):
         return None
-    academy = _academy_of(params)
-    sessions = selectors.sessions_between(
-        academy.pk, start, end, include_lessons=False, session_ids=change.session_ids, **query
+    academy_id = _academy_of(params).pk
+    ids = frozenset(change.session_ids)
+    touched = _once_per_pass(
+        ("touched", academy_id, ids),
+        lambda: selectors.sessions_between(
+            academy_id, None, None, include_lessons=False, session_ids=ids, all_names=True
+        ),
     )
+    shown = selectors.for_viewer(
+        [
+            s
+            for s in touched
+            if s.starts_at < end and s.ends_at > start and coach_id in (None, *s.coach_ids)
+        ],
+        all_names=all_names,
+        names_for_coach_ids=names_for_coach_ids,
+    )
+    coach = params.get("coach")
     base = {**params, "now": timezone.now(), "can_cancel_sessions": True, "oob": True}
-    return "".join(render_to_string(template, {**base, "s": s}) for s in sessions)
+
+    def card(s: selectors.SessionView) -> str:
+        # What a card's HTML depends on besides the session: names shown, and whether this
+        # viewer may cancel the whole session (staff, or the session's own coach).
+        own = coach is None or coach.pk in s.coach_ids
+        return _once_per_pass(
+            ("card", template, s.pk, bool(s.attendees), own),
+            lambda: render_to_string(template, {**base, "s": s}),
+        )
+
+    return "".join(card(s) for s in shown)
 
 
 def _touches(change: Change, day_text: str, span: int = 1) -> bool:
@@ -238,7 +305,7 @@ class DaySessions:
     @staticmethod
     def load(match: re.Match[str]) -> Params | None:
         day = parse_date(match["day"])
-        academy = Academy.objects.filter(pk=int(match["academy"])).first()
+        academy = _academy(int(match["academy"]))
         if day is None or academy is None:
             return None
         return {"academy": academy, "day": day}
@@ -337,7 +404,7 @@ class Calendar:
     @staticmethod
     def load(match: re.Match[str]) -> Params | None:
         day = parse_date(match["day"])
-        academy = Academy.objects.filter(pk=int(match["academy"])).first()
+        academy = _academy(int(match["academy"]))
         if day is None or academy is None:
             return None
         who = match["who"]

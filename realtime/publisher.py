@@ -114,10 +114,11 @@ class Publisher:
             access.update(f"access:u{uid}" for uid in change.user_ids)
         for key in sorted(access):
             self._send(key, json.dumps({"t": "access"}))
-        for key in sorted(affected, key=fragments.push_order):
-            message = self._render(store, key, affected[key])
-            if message is not None:
-                self._send(key, message)
+        with fragments.one_pass():
+            for key in sorted(affected, key=fragments.push_order):
+                message = self._render(store, key, affected[key])
+                if message is not None:
+                    self._send(key, message)
         for user_id, text in notes:
             self._send(f"notify:u{user_id}", note_message(text))
 

@@ -129,3 +129,31 @@ def test_a_reservation_does_not_touch_lesson_slots(world):
         world.academy.pk, days={day_of(world)}, coach_ids={world.coach.pk}, group_sessions=True
     )
     assert fragments.affected_keys([key], moved) == [key]
+
+
+@pytest.mark.django_db
+def test_one_pass_shares_reads_and_renders_but_never_names(world, django_assert_max_num_queries):
+    """In one publisher pass the staff week (names), the session's coach (names) and another
+    coach (occupancy only) share one read of the touched session, and the shared cards never
+    carry names to a viewer who may not read them."""
+    from tests.factories import reserve
+
+    reserve(world.session, world.player)
+    staff_key, _ = week_key(world)
+    coach_key, _ = week_key(world, who=f"c{world.coach.pk}")
+    other_key, _ = week_key(world, who=f"c{world.coach2.pk}")
+    change = occupancy_change(world, world.session)
+    with fragments.one_pass():
+        keys = [staff_key, coach_key, other_key, staff_key, other_key]
+        found = [fragments.resolve(key) for key in keys]
+        # after the first resolve: a Coach row per coach calendar, one read of the touched
+        # session (sessions, coaches, reservations); the second round only hits the cache
+        with django_assert_max_num_queries(4):
+            pushed = [fragments.render_change(f, change) for f in found]
+    staff, coach, other, staff_again, other_again = pushed
+    assert world.player.full_name in staff and world.player.full_name in coach
+    assert world.player.full_name not in other and "1/4 booked" in other
+    assert "Cancel session" in coach and "Cancel session" not in other
+    assert staff_again == staff and other_again == other
+    # the same renders outside a pass (nothing cached) are identical
+    assert [fragments.render_change(fragments.resolve(k), change) for k in keys] == pushed

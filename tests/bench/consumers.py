@@ -84,6 +84,7 @@ class NotifyConsumer(_Checked):
         keys = await self.checked_keys()
         if keys is None:
             return
+        self.push_send = self.scope.get("server_send") or self.base_send  # as LiveConsumer
         self.hub = await get_hub()
         self.keys = [NOTIFY_PREFIX + key for key in keys]
         await self.hub.subscribe(self, self.keys)

@@ -123,6 +123,8 @@ class Trigger:
                 player_ids={player},
                 guardian_ids={guardian} if guardian else set(),
                 group_sessions=True,
+                session_ids={session},
+                occupancy_only=True,  # what change capture makes of a reservation
             )
             self._affected[i] = fragments.affected_keys(self.watched, change)
         return self._affected[i]
