@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
@@ -51,7 +52,7 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """What one user is, loaded once (four small queries) and then asked without queries."""
+    """What one user is, loaded once (one query) and then asked without queries."""
 
     user_id: int | None
     is_admin: bool
@@ -66,23 +67,18 @@ class Principal:
             return ANONYMOUS
         if not user.is_active:
             return ANONYMOUS
+        by_kind: dict[str, dict[int, int]] = {"staff": {}, "coach": {}, "player": {}, "child": {}}
+        with connection.cursor() as cursor:
+            cursor.execute(_PRINCIPAL_SQL, [user.pk, user.pk, True, user.pk, user.pk])
+            for kind, row_id, academy_id in cursor.fetchall():
+                by_kind[kind][row_id] = academy_id
         return cls(
             user_id=user.pk,
             is_admin=user.is_superuser,
-            staff_academy_ids=frozenset(
-                StaffMember.objects.filter(user=user).values_list("academy_id", flat=True)
-            ),
-            coach_academy_by_id=dict(
-                Coach.objects.filter(user=user, is_active=True).values_list("id", "academy_id")
-            ),
-            own_player_academy_by_id=dict(
-                Player.objects.filter(user=user).values_list("id", "academy_id")
-            ),
-            child_academy_by_id=dict(
-                GuardianLink.objects.filter(guardian=user).values_list(
-                    "player_id", "player__academy_id"
-                )
-            ),
+            staff_academy_ids=frozenset(by_kind["staff"].values()),
+            coach_academy_by_id=by_kind["coach"],
+            own_player_academy_by_id=by_kind["player"],
+            child_academy_by_id=by_kind["child"],
         )
 
     @property
@@ -133,6 +129,23 @@ class Principal:
 
 
 ANONYMOUS = Principal(None, False, frozenset(), {}, {}, {})
+
+# Everything Principal.load needs, in one round trip: rows of (kind, id, academy id). Every page
+# and every booking starts here, so it is plain SQL: the ORM's compilation of the same UNION ALL
+# took about ten times the CPU of the query itself (~1.1 ms of ~1.2 ms per call). Read fresh on
+# every call: nothing the access rules depend on is cached.
+_PRINCIPAL_SQL = f"""
+    SELECT 'staff', id, academy_id FROM {StaffMember._meta.db_table} WHERE user_id = %s
+    UNION ALL
+    SELECT 'coach', id, academy_id FROM {Coach._meta.db_table} WHERE user_id = %s AND is_active = %s
+    UNION ALL
+    SELECT 'player', id, academy_id FROM {Player._meta.db_table} WHERE user_id = %s
+    UNION ALL
+    SELECT 'child', link.player_id, player.academy_id
+    FROM {GuardianLink._meta.db_table} link
+    JOIN {Player._meta.db_table} player ON player.id = link.player_id
+    WHERE link.guardian_id = %s
+"""
 
 
 def principal_for(request_or_user: Any) -> Principal:
