@@ -39,14 +39,61 @@ log = logging.getLogger(__name__)
 
 def _guardians(player_id: int) -> set[int]:
     return set(
-        GuardianLink.objects.filter(player_id=player_id).values_list("guardian_id", flat=True)
+        _remembered(
+            ("guardians", player_id),
+            lambda: set(
+                GuardianLink.objects.filter(player_id=player_id).values_list(
+                    "guardian_id", flat=True
+                )
+            ),
+        )
     )
 
 
-def _session_coaches(session_id: int) -> set[int]:
-    return set(
-        StaffAssignment.objects.filter(session_id=session_id).values_list("coach_id", flat=True)
+def _session_coaches(session_id: int) -> dict[int, int]:
+    """The session's coaches: coach id -> user id (the ids route changes, the users get toasts)."""
+    return dict(
+        _remembered(
+            ("coaches", session_id),
+            lambda: dict(
+                StaffAssignment.objects.filter(session_id=session_id).values_list(
+                    "coach_id", "coach__user_id"
+                )
+            ),
+        )
     )
+
+
+def _read_reservation_audience(session_id: int, player_id: int) -> None:
+    """A reservation's change and toasts need its session's coaches and its player's guardians:
+    read both in one round trip into the transaction's memo, where _session_coaches and
+    _guardians then find them. Plain SQL, as every booking runs it: the ORM's compilation of
+    these two small queries cost several times their round trip. (Outside a transaction there
+    is no memo; then the two look-ups read on their own.)"""
+    memo = _memo()
+    if memo is None or (("coaches", session_id) in memo and ("guardians", player_id) in memo):
+        return
+    coaches: dict[int, int] = {}
+    guardians: set[int] = set()
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(_RESERVATION_AUDIENCE_SQL, [session_id, player_id])
+        for kind, row_id, user_id in cursor.fetchall():
+            if kind == "coach":
+                coaches[row_id] = user_id
+            else:
+                guardians.add(user_id)
+    memo[("coaches", session_id)] = coaches
+    memo[("guardians", player_id)] = guardians
+
+
+_RESERVATION_AUDIENCE_SQL = f"""
+    SELECT 'coach', assignment.coach_id, coach.user_id
+    FROM {StaffAssignment._meta.db_table} assignment
+    JOIN {Coach._meta.db_table} coach ON coach.id = assignment.coach_id
+    WHERE assignment.session_id = %s
+    UNION ALL
+    SELECT 'guardian', id, guardian_id FROM {GuardianLink._meta.db_table} WHERE player_id = %s
+"""
 
 
 _academies: dict[int, tuple[float, Academy]] = {}
@@ -67,13 +114,23 @@ def _session_change(session: GroupSession) -> Change:
     academy = _academy(session.academy_id)
     change = Change(session.academy_id, group_sessions=True)
     change.add_times(academy.tz, session.starts_at, *getattr(session, "_courtside_old_times", ()))
-    change.coach_ids = _session_coaches(session.pk)
+    change.coach_ids = set(_session_coaches(session.pk))
     change.session_ids = {session.pk}
     return change
 
 
+def _session_of(r: SessionReservation) -> GroupSession:
+    """The reservation's session. Reservations are written only by bookings.services, which
+    read the session under its row lock in the same transaction and leave that copy on the
+    reservation (as fresh as reading it again): reuse it. Otherwise read it."""
+    if SessionReservation.session.is_cached(r):
+        return r.session
+    return GroupSession.objects.select_related("academy", "session_type").get(pk=r.session_id)
+
+
 def _reservation(r: SessionReservation) -> Change:
-    change = _session_change(GroupSession.objects.get(pk=r.session_id))
+    _read_reservation_audience(r.session_id, r.player_id)
+    change = _session_change(_session_of(r))
     change.player_ids = {r.player_id}
     change.guardian_ids = _guardians(r.player_id)
     change.occupancy_only = True
@@ -173,7 +230,13 @@ def _notes_for(instance: Any, created: bool) -> list[tuple[int, str]]:
     from realtime import notifications
 
     if isinstance(instance, SessionReservation):
-        return notifications.for_reservation(instance)
+        # What the change just read (in this transaction's memo): nothing is read twice.
+        return notifications.for_reservation(
+            instance,
+            session=_session_of(instance),
+            coach_user_ids=set(_session_coaches(instance.session_id).values()),
+            guardian_ids=_guardians(instance.player_id),
+        )
     if isinstance(instance, IndividualBooking):
         return notifications.for_booking(instance)
     return []
@@ -182,16 +245,12 @@ def _notes_for(instance: Any, created: bool) -> list[tuple[int, str]]:
 # -- the transaction's queue -----------------------------------------------------------------------
 
 
-def queue(change: Change | None, notes: list[tuple[int, str]] | None = None) -> None:
-    """Queue a change on the current transaction; it leaves once, after COMMIT, with the rest."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:  # autocommit: the write is already committed
-        publish([change] if change else [], notes or [])
-        return
+def _pending(connection: Any) -> dict[str, Any]:
+    """The current transaction's queue (and look-up memo), made on first use."""
     state: dict[str, Any] | None = getattr(connection, "_courtside_pending", None)
     # A rolled-back transaction drops its on_commit callbacks; then this queue is stale.
     if state is None or not any(item[1] is state["flush"] for item in connection.run_on_commit):
-        state = {"changes": [], "notes": []}
+        state = {"changes": [], "notes": [], "memo": None}
 
         def flush(state: dict[str, Any] = state) -> None:
             if getattr(connection, "_courtside_pending", None) is state:
@@ -201,6 +260,16 @@ def queue(change: Change | None, notes: list[tuple[int, str]] | None = None) -> 
         state["flush"] = flush
         connection._courtside_pending = state
         transaction.on_commit(flush)
+    return state
+
+
+def queue(change: Change | None, notes: list[tuple[int, str]] | None = None) -> None:
+    """Queue a change on the current transaction; it leaves once, after COMMIT, with the rest."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # autocommit: the write is already committed
+        publish([change] if change else [], notes or [])
+        return
+    state = _pending(connection)
     if change is not None:
         state["changes"].append(change)
     state["notes"].extend(notes or [])
@@ -208,7 +277,47 @@ def queue(change: Change | None, notes: list[tuple[int, str]] | None = None) -> 
 
 def publish_change(change: Change) -> None:
     """For writers that bypass model signals (QuerySet.update, bulk_create)."""
+    _forget_look_ups()  # such a writer may have changed what they describe
     queue(change)
+
+
+# -- look-ups, read once per transaction -----------------------------------------------------------
+
+# One booking saves a reservation and then its session; the reservation's change, its toasts and
+# the session's change all need the session's coaches and the player's guardians. Each is read
+# once per transaction and kept in the transaction's queue state, which COMMIT and ROLLBACK
+# discard (nothing is kept across transactions). Within one, a memo is only used at the savepoint
+# level that filled it (a rolled-back savepoint cannot leave its reads behind), and a write of a
+# row it is read from (LOOKUP_SOURCES, or any publish_change) empties it first.
+LOOKUP_SOURCES = (StaffAssignment, Coach, GuardianLink, Player)
+
+
+def _memo() -> dict[Any, Any] | None:
+    """The look-ups remembered in this transaction at this savepoint level; None outside one."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return None
+    state = _pending(connection)
+    scope = tuple(connection.savepoint_ids)
+    if state["memo"] is None or state["memo"]["scope"] != scope:
+        state["memo"] = {"scope": scope, "values": {}}
+    return state["memo"]["values"]
+
+
+def _remembered(key: tuple[str, int], read: Any) -> Any:
+    """read(), or what it returned before in this transaction (callers copy what they change)."""
+    memo = _memo()
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
+
+
+def _forget_look_ups() -> None:
+    state = getattr(transaction.get_connection(), "_courtside_pending", None)
+    if state is not None:
+        state["memo"] = None
 
 
 def publish(changes: list[Change], notes: list[tuple[int, str]]) -> None:
@@ -221,6 +330,8 @@ def publish(changes: list[Change], notes: list[tuple[int, str]]) -> None:
 
 
 def _on_save(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    if sender in LOOKUP_SOURCES:
+        _forget_look_ups()  # before describing the change: it must see the write
     if kwargs.get("raw"):
         return  # fixtures loading
     try:

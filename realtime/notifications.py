@@ -8,6 +8,7 @@ Each toast goes to one user's personal stream, so a name in it reaches only peop
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
 from scheduling.models import Academy, Coach, GroupSession
@@ -17,17 +18,22 @@ def _when(moment: datetime, academy: Academy) -> str:
     return moment.astimezone(academy.tz).strftime("%a %H:%M")
 
 
-def _family_user_ids(player: Player) -> set[int]:
-    ids = set(GuardianLink.objects.filter(player=player).values_list("guardian_id", flat=True))
+def _family_user_ids(player: Player, guardian_ids: set[int] | None = None) -> set[int]:
+    if guardian_ids is None:
+        guardian_ids = set(
+            GuardianLink.objects.filter(player=player).values_list("guardian_id", flat=True)
+        )
+    ids = set(guardian_ids)
     if player.user_id:
         ids.add(player.user_id)
     return ids
 
 
-def _actor_name(user_id: int | None) -> str:
+def _actor_name(user_id: int | None, user: Any = None) -> str:
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    if user is None or user.pk != user_id:
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     if user is None:
         return "The academy"
     coach = Coach.objects.filter(user=user).first()
@@ -44,8 +50,10 @@ def _notes(
     player: Player,
     title: str,
     when: str,
+    guardian_ids: set[int] | None = None,
+    actor: Any = None,
 ) -> list[tuple[int, str]]:
-    family = _family_user_ids(player)
+    family = _family_user_ids(player, guardian_ids)
     if active:
         return [
             (uid, f"New booking: {player.first_name}, {when} {title}")
@@ -56,21 +64,41 @@ def _notes(
             (uid, f"Cancelled: {player.first_name}, {when} {title}")
             for uid in coach_user_ids - {actor_id}
         ]
-    text = f"{_actor_name(actor_id)} cancelled {title} on {when} for {player.first_name}."
+    text = f"{_actor_name(actor_id, actor)} cancelled {title} on {when} for {player.first_name}."
     return [(uid, text) for uid in family]
 
 
-def for_reservation(r: SessionReservation) -> list[tuple[int, str]]:
-    session = GroupSession.objects.select_related("academy", "session_type").get(pk=r.session_id)
-    coach_user_ids = set(session.coaches.values_list("user_id", flat=True))
+def for_reservation(
+    r: SessionReservation,
+    *,
+    session: GroupSession | None = None,
+    coach_user_ids: set[int] | None = None,
+    guardian_ids: set[int] | None = None,
+) -> list[tuple[int, str]]:
+    """The toasts of a reservation's save. Change capture passes what it has already read in
+    this transaction (the session, its coaches' users, the player's guardians); the player and
+    the actor come from the reservation when the booking service left them on it (its locked
+    or joined copies). Whatever is missing is read here."""
+    if session is None:
+        session = GroupSession.objects.select_related("academy", "session_type").get(
+            pk=r.session_id
+        )
+    if coach_user_ids is None:
+        coach_user_ids = set(session.coaches.values_list("user_id", flat=True))
     active = r.status == SessionReservation.Status.RESERVED
+    player = r.player if SessionReservation.player.is_cached(r) else None
+    if player is None or player.pk != r.player_id:
+        player = Player.objects.get(pk=r.player_id)
+    actor = r.cancelled_by if SessionReservation.cancelled_by.is_cached(r) else None
     return _notes(
         active=active,
         actor_id=r.reserved_by_id if active else r.cancelled_by_id,
         coach_user_ids=coach_user_ids,
-        player=Player.objects.get(pk=r.player_id),
+        player=player,
         title=session.display_title,
         when=_when(session.starts_at, session.academy),
+        guardian_ids=guardian_ids,
+        actor=None if active else actor,
     )
 
 
