@@ -6,6 +6,7 @@ default (SQLite file + in-memory channel layer) is what `make demo` runs on.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -98,7 +99,7 @@ DATABASES = {
 }
 
 
-def database_pool(database: dict, size: int) -> None:
+def database_pool(database: Any, size: int) -> None:
     """A psycopg pool of at most `size` connections per process (0: none). Opening a
     PostgreSQL connection costs ~5 ms of both processes' CPU; without a pool every request,
     every socket's access check and every publisher pass paid it. The bound also queues a storm

@@ -134,6 +134,8 @@ class Viewer:
         self.events: list[tuple[float, str, Any]] = []  # connection history, for reconnection
         self.fetches: list[tuple[str, int, float, float, int, int]] = []
         self.fstate: dict[str, list[int]] = {}  # key -> [wanted seq, fetched seq, in flight]
+        self.epoch: str | None = None  # as courtside.js: the numbers' epoch and the last seen
+        self.last: dict[str, int] = {}
         self.http: Http | None = None
         self.task: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[Any]] = set()
@@ -204,22 +206,44 @@ class Viewer:
         first = await self.ws.recv()
         self._on_message(first)
 
-    def _ready(self, t: float) -> None:
+    def _ready(self, t: float, message: str | None = None) -> None:
         reconnected = self.attempts > 0 or bool(self.events)
         self.attempts = 0
         self.is_ready = True
         self.events.append((t, "ready", None))
         self.ready_once.set()
-        if self.group.resync == "always" or (self.group.resync == "reconnect" and reconnected):
-            self._spawn(self._resync())
+        behind = self._behind(message)
+        if self.group.resync == "always":
+            self._spawn(self._resync(self.keys))
+        elif self.group.resync == "reconnect" and reconnected:
+            # As courtside.js does: fetch only the streams that moved while the socket was down
+            # (all of them if the numbers' epoch changed); with none, it is already in sync.
+            if behind:
+                self._spawn(self._resync(behind))
+            else:
+                self.events.append((t, "resynced", "current"))
+
+    def _behind(self, message: str | None) -> list[str]:
+        """The streams whose number in a "ready" is above the last one this viewer saw. The
+        first "ready" stands for the page's render: its numbers are the starting point."""
+        if message is None:
+            return []
+        ready = json.loads(message)
+        seqs = {k: int(v) for k, v in (ready.get("seqs") or {}).items()}
+        if self.epoch is None or ready.get("epoch") != self.epoch:
+            first = self.epoch is None
+            self.epoch = ready.get("epoch")
+            self.last = {k: seqs.get(k, 0) for k in self.keys}
+            return [] if first else list(self.keys)
+        return [k for k in self.keys if seqs.get(k, 0) > self.last.get(k, 0)]
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    async def _resync(self) -> None:
-        query = "&".join("k=" + quote(k) for k in self.keys)
+    async def _resync(self, keys: list[str]) -> None:
+        query = "&".join("k=" + quote(k) for k in keys)
         status, _size = await self._http().get(f"/live/?{query}")
         self.events.append((time.time(), "resynced", status))
 
@@ -228,9 +252,14 @@ class Viewer:
         if isinstance(message, bytes):
             message = message.decode()
         if READY.match(message):
-            self._ready(t)
+            self._ready(t, message)
             return
-        self.msgs.append((t, message[:160]))
+        head = message[:160]
+        self.msgs.append((t, head))
+        if head.startswith('{"t":"f"'):
+            m = HEAD.match(head, 1)
+            if m and m.group(2) is not None:
+                self.last[m.group(2)] = max(self.last.get(m.group(2), 0), int(m.group(3)))
         if self.group.mode == "notify" and message.startswith('{"t":"c"'):
             note = json.loads(message)
             self._notice(note["k"], note["s"])

@@ -825,6 +825,10 @@ class Bench:
         t_kill = time.time()
         os.kill(victim, signal.SIGKILL)
         log(f"reconnect: killed worker {victim} holding {per_worker[victim]} of {n} sockets")
+        # A booking while the sockets are down: its push reaches only the survivors' sockets,
+        # so the dropped pages that show it must notice (their "ready" says the stream moved)
+        # and fetch it; pages whose streams did not move are in sync as soon as they are live.
+        outage_change = self.trigger.change()
         # Until everyone is back, or the run's time is up (the reconnection test runs last).
         deadline = min(t_kill + 60, self.started + self.plan.deadline - 25 * self.plan.step_scale)
         status: dict[str, int] = {}
@@ -842,6 +846,7 @@ class Bench:
         self.workers = survivors
         viewers = self.clients.collect(group)
         ready, resynced, attempts = [], [], []
+        fetched = 0
         for v in viewers:
             closed = [e for e in v["events"] if e[1] == "closed"]
             if not closed:
@@ -853,12 +858,15 @@ class Bench:
                 ready.append(max(r) - t_kill)
             if s:
                 resynced.append(max(s) - t_kill)
+            fetched += any(e[1] == "resynced" and e[2] != "current" for e in v["events"])
         result = {
             "viewers": n,
             "per_worker_before": {str(k): v for k, v in per_worker.items()},
             "dropped": status.get("dropped"),
             "live_again": len(ready),
             "resynced": len(resynced),
+            "resynced_by_fetch": fetched,
+            "change_during_outage": outage_change.get("what"),
             "all_back": status.get("ready") == n and len(resynced) == status.get("dropped"),
             "ready_s": summary_ms(ready),
             "resynced_s": summary_ms(resynced),

@@ -61,6 +61,11 @@ class Command(BaseCommand):
             "20",
             "--ping-timeout",
             "30",
+            # A worker's surviving sibling takes all of a dead worker's sockets at once; their
+            # handshakes queue for a few seconds. Dropping them at daphne's default 5 s only
+            # makes every browser retry and the queue grow; serve them instead.
+            "--websocket_connect_timeout",
+            "30",
         ]
         if proxy_headers:
             command.append("--proxy-headers")
