@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from functools import partial
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,6 +13,7 @@ from django.template.loader import render_to_string
 
 from bookings.access import principal_for
 from realtime import fragments
+from realtime.shared_renders import shared_render
 from realtime.store import get_store
 from realtime.tokens import sign_streams
 
@@ -30,7 +32,7 @@ def page_fragments(request: HttpRequest, keys: dict[str, str]) -> dict[str, obje
         fragment = fragments.resolve(key)
         if fragment is None or not fragment.allowed(principal):
             raise Http404("No such view.")
-        rendered[alias] = fragment.render()
+        rendered[alias] = fragment.render()  # fresh: after a form post it must show the post
     return {
         "live": rendered,
         "live_keys": " ".join(keys.values()),
@@ -81,7 +83,10 @@ def resync(request: HttpRequest) -> HttpResponse:
         raise Http404("No such view.")
     # Redis down: the render is still the truth, only its number is unknown (0).
     epoch, seqs = _snapshot([f.key for f in allowed])
-    html = "".join(f.render(oob=True) for f in allowed)
+    html = "".join(
+        shared_render(f.key, epoch, seqs.get(f.key), True, partial(f.render, oob=True))
+        for f in allowed
+    )
     response = HttpResponse(html)
     response["X-Live-Seqs"] = JsonResponse(seqs).content.decode()
     response["X-Live-Epoch"] = epoch
