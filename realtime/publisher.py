@@ -112,7 +112,9 @@ class Publisher:
         for change in changes:
             affected.update(dict.fromkeys(fragments.affected_keys(watched, change), change))
             access.update(f"access:u{uid}" for uid in change.user_ids)
-        for key in sorted(access):
+        # Sockets watch their user's access and notify streams too: nobody connected, no send.
+        listening = set(watched)
+        for key in sorted(access & listening):
             self._send(key, json.dumps({"t": "access"}))
         with fragments.one_pass():
             for key in sorted(affected, key=fragments.push_order):
@@ -120,7 +122,8 @@ class Publisher:
                 if message is not None:
                     self._send(key, message)
         for user_id, text in notes:
-            self._send(f"notify:u{user_id}", note_message(text))
+            if f"notify:u{user_id}" in listening:
+                self._send(f"notify:u{user_id}", note_message(text))
 
     def _render(self, store: Any, key: str, change: Change) -> str | None:
         """One stream's message, or None. A render that fails (the database refusing a
