@@ -824,7 +824,10 @@ class Bench:
         cpu0 = procs.cpu_seconds(survivors)
         t_kill = time.time()
         os.kill(victim, signal.SIGKILL)
-        log(f"reconnect: killed worker {victim} holding {per_worker[victim]} of {n} sockets")
+        log(
+            f"reconnect: killed worker {victim}, the one with most connections "
+            f"({per_worker[victim]} established, WebSockets and HTTP keep-alives) of {n} viewers"
+        )
         # A booking while the sockets are down: its push reaches only the survivors' sockets,
         # so the dropped pages that show it must notice (their "ready" says the stream moved)
         # and fetch it; pages whose streams did not move are in sync as soon as they are live.
@@ -1259,6 +1262,7 @@ class Bench:
                 "client_processes": self.plan.client_procs,
                 "channel_layer": "channels_redis.pubsub.RedisPubSubChannelLayer",
                 "db_conn_max_age": settings.DATABASES["default"].get("CONN_MAX_AGE"),
+                "db_pool": (settings.DATABASES["default"].get("OPTIONS") or {}).get("pool"),
                 "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             },
             "command": self.command,

@@ -124,7 +124,8 @@ def _header(r: dict[str, Any], add: Any) -> None:
             f"{cpu['machine']:.0f} CPU-s of {wall * m['cores']:.0f}; the bench's own processes "
             f"(server {cpu['server']:.0f}, trigger {cpu['trigger']:.0f}, clients "
             f"{cpu['clients']:.0f}, Redis {cpu['redis']:.0f}, PostgreSQL {cpu['postgres']:.0f}) "
-            f"used {ours:.0f}, other processes on the machine about "
+            f"used {ours:.0f}; everything else (the race's processes, the plain server, the "
+            f"kernel's loopback networking and any other work on the machine) about "
             f"{max(0.0, cpu['machine'] - ours):.0f}.\n"
         )
     add("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".\n")
@@ -132,7 +133,12 @@ def _header(r: dict[str, Any], add: Any) -> None:
     add(
         f"Settings: {s['workers']} daphne workers (`manage.py serve`), {s['channel_layer']}, "
         f"{s['client_processes']} client process (`websockets` asyncio clients, no compression), "
-        f"CONN_MAX_AGE={s['db_conn_max_age']}, fd limit {s['fd_limit']}; per level "
+        + (
+            f"a database pool of at most {s['db_pool']['max_size']} connections per process, "
+            if s.get("db_pool")
+            else f"no database pool, CONN_MAX_AGE={s['db_conn_max_age']}, "
+        )
+        + f"fd limit {s['fd_limit']}; per level "
         f"{plan['changes']} changes at 1/s and a burst of {plan['burst_rate']:g}/s for "
         f"{plan['burst_seconds']:g} s; viewers: {mix}; the day grid has "
         f"{r['data']['day_sessions']} sessions.\n"
