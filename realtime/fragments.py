@@ -220,6 +220,14 @@ def _owner_affected(match: re.Match[str], change: Change) -> bool:
     return ident in (change.player_ids if match["scope"] == "p" else change.guardian_ids)
 
 
+def personal_keys(change: Change) -> list[str]:
+    """The player and family lists a change touches, by name (the publisher looks these up
+    rather than scanning every viewer's; see realtime.store.PERSONAL_PREFIXES)."""
+    owners = [f"p{pid}" for pid in sorted(change.player_ids)]
+    owners += [f"f{gid}" for gid in sorted(change.guardian_ids)]
+    return [f"{name}:{owner}" for name in ("schedule", "reservations") for owner in owners]
+
+
 def _owner_context(params: Params, *, upcoming_only: bool) -> dict[str, Any]:
     players = params["players"]
     return {

@@ -105,15 +105,19 @@ class Publisher:
         changes = merge_all(change for item in batch for change in item[0])
         notes = [note for item in batch for note in item[1]]
         store = get_store()
-        watched = store.watched_keys()
+        shared = store.watched_shared()
         # One change per academy, and a key belongs to one academy: each key has one change.
         affected: dict[str, Change] = {}
+        personal: dict[str, Change] = {}
         access: set[str] = set()
         for change in changes:
-            affected.update(dict.fromkeys(fragments.affected_keys(watched, change), change))
+            affected.update(dict.fromkeys(fragments.affected_keys(shared, change), change))
+            personal.update(dict.fromkeys(fragments.personal_keys(change), change))
             access.update(f"access:u{uid}" for uid in change.user_ids)
-        # Sockets watch their user's access and notify streams too: nobody connected, no send.
-        listening = set(watched)
+        notify = {f"notify:u{user_id}" for user_id, _ in notes}
+        # Of the personal streams these name, the ones a socket watches (none: nothing to send).
+        listening = store.watched_among([*personal, *access, *notify])
+        affected.update({key: c for key, c in personal.items() if key in listening})
         for key in sorted(access & listening):
             self._send(key, json.dumps({"t": "access"}))
         with fragments.one_pass():

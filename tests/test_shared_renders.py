@@ -4,6 +4,7 @@ import threading
 import time
 from unittest import mock
 
+import pytest
 from django.utils.safestring import mark_safe
 
 from realtime import shared_renders
@@ -76,10 +77,8 @@ def test_a_failed_render_is_not_kept_and_does_not_block_the_next():
     def broken():
         raise RuntimeError("database away")
 
-    try:
+    with pytest.raises(RuntimeError):
         shared_render("k", "e", 1, True, broken)
-    except RuntimeError:
-        pass
     calls = []
     assert shared_render("k", "e", 1, True, counting_render(calls)) == "<p>x</p>"
     assert len(calls) == 1

@@ -101,7 +101,7 @@ def main() -> None:
 
     from realtime.store import get_store
 
-    get_store().watched_keys()
+    get_store().watched_shared()
     get_channel_layer()
     out: dict[int, Any] = {}
     chunks = params["players"]

@@ -393,7 +393,7 @@ class Bench:
     def clear_watched(self) -> None:
         """Between phases, with no socket open: stale watched streams would make the trigger's
         publisher render for nobody."""
-        self.store.redis.delete(self.store.WATCHED)
+        self.store.redis.delete(self.store.WATCHED, self.store.PERSONAL)
 
     def ws_url(self, path: str) -> dict[str, Any]:
         return {

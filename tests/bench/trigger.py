@@ -65,7 +65,7 @@ class NotifyPublisher(Publisher):
         changes = merge_all(change for item in batch for change in item[0])
         store = get_store()
         watched = [
-            k[len(NOTIFY_PREFIX) :] for k in store.watched_keys() if k.startswith(NOTIFY_PREFIX)
+            k[len(NOTIFY_PREFIX) :] for k in store.watched_shared() if k.startswith(NOTIFY_PREFIX)
         ]
         keys: set[str] = set()
         for change in changes:
