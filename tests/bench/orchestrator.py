@@ -49,6 +49,7 @@ class Plan:
     inject_seconds: float
     inject_level: int
     reconnect_viewers: int
+    reconnect_small: int  # a first, small reconnection (the seeds' scale); 0: none
     race_procs: int
     race_threads: int
     race_seconds: float
@@ -79,6 +80,7 @@ FULL = Plan(
     inject_seconds=2,
     inject_level=1000,
     reconnect_viewers=1000,
+    reconnect_small=100,
     race_procs=4,
     race_threads=6,
     race_seconds=8,
@@ -100,6 +102,7 @@ SMOKE = Plan(
     inject_seconds=0.5,
     inject_level=8,
     reconnect_viewers=8,
+    reconnect_small=0,
     race_procs=1,
     race_threads=3,
     race_seconds=1.5,
@@ -807,11 +810,14 @@ class Bench:
 
     # -- reconnection --------------------------------------------------------------------------
 
-    def reconnect(self, open_group: str | None) -> dict[str, Any]:
+    def reconnect(
+        self, open_group: str | None, viewers: int = 0, wait_restart: bool = False
+    ) -> dict[str, Any]:
         """SIGKILL the worker holding most sockets; every client reconnects with the browser's
-        backoff and resyncs over HTTP. `open_group`: live viewers already connected, if any."""
+        backoff and resyncs over HTTP. `open_group`: live viewers already connected, if any;
+        else `viewers` (default: the plan's) are connected for it."""
         assert self.clients is not None and self.serve is not None
-        n = self.plan.reconnect_viewers
+        n = viewers or self.plan.reconnect_viewers
         group = open_group or "reconnect"
         if open_group is None:
             self.clear_watched()
@@ -892,7 +898,7 @@ class Bench:
         procs.wait_for(
             lambda: len(procs.children_of(self.serve.pid)) == self.plan.workers, timeout=10
         )
-        if self.plan.wait_restart:
+        if self.plan.wait_restart or wait_restart:
             procs.wait_for(
                 lambda: (
                     len(procs.children_of(self.serve.pid)) == self.plan.workers and self._http_ok()
@@ -1173,6 +1179,12 @@ class Bench:
             # The biggest level's live sockets stay open (idle) through the race; the ramp adds
             # to them; the comparisons at that level follow; the reconnection test, whose
             # length depends most on the machine, comes last and kills a worker under them.
+            if "reconnect" in phases and self.plan.reconnect_small and self.time_for(60):
+                # Small first (then the new worker is awaited), so the big one below still
+                # finds every socket of the last level connected.
+                self.results["reconnect_small"] = self.reconnect(
+                    None, viewers=self.plan.reconnect_small, wait_restart=True
+                )
             levels = self.plan.levels if "levels" in phases else []
             live_open = 0
             for n in levels[:-1]:

@@ -422,7 +422,7 @@ def _race(race: dict[str, Any], add: Any, out: list[str]) -> None:
     )
 
 
-def _reconnect(rec: dict[str, Any], add: Any, out: list[str]) -> None:
+def _reconnect(recs: list[dict[str, Any]], add: Any, out: list[str]) -> None:
     add("\n### 5. Reconnection after SIGKILL of one worker\n")
     t = Table(
         out,
@@ -436,19 +436,27 @@ def _reconnect(rec: dict[str, Any], add: Any, out: list[str]) -> None:
         "connection attempts per client (mean / max)",
         "waited",
     )
-    rs, ry = rec["resynced_s"], rec["ready_s"]
-    t.row(
-        f"{rec['viewers']:,}",
-        rec["dropped"],
-        rec["live_again"],
-        rec["resynced"],
-        f"{_s(ry, 'p50')} / {_s(ry, 'p95')} / {_s(ry, 'max')}",
-        f"{_s(rs, 'p50')} / {_s(rs, 'p95')} / {_s(rs, 'max')}",
-        rec["within_1s"],
-        f"{rec['connect_attempts']['mean']} / {rec['connect_attempts']['max']}",
-        f"{rec['waited_s']} s",
+    for rec in recs:
+        rs, ry = rec["resynced_s"], rec["ready_s"]
+        t.row(
+            f"{rec['viewers']:,}",
+            rec["dropped"],
+            rec["live_again"],
+            rec["resynced"],
+            f"{_s(ry, 'p50')} / {_s(ry, 'p95')} / {_s(ry, 'max')}",
+            f"{_s(rs, 'p50')} / {_s(rs, 'p95')} / {_s(rs, 'max')}",
+            rec["within_1s"],
+            f"{rec['connect_attempts']['mean']} / {rec['connect_attempts']['max']}",
+            f"{rec['waited_s']} s",
+        )
+    add(
+        "\nSurviving worker CPU meanwhile: "
+        + ", ".join(f"{rec['surviving_workers_cpu_s']} s ({rec['viewers']:,})" for rec in recs)
+        + ". Pages whose streams moved during the outage (a booking is made right after the "
+        + "kill) fetched them: "
+        + ", ".join(f"{rec.get('resynced_by_fetch')} of {rec['dropped']}" for rec in recs)
+        + ".\n"
     )
-    add(f"\nSurviving worker CPU meanwhile: {rec['surviving_workers_cpu_s']} s.\n")
 
 
 def _render(ren: dict[str, Any], add: Any, out: list[str]) -> None:
@@ -489,8 +497,9 @@ def markdown(r: dict[str, Any]) -> str:
         _idle(r["idle"], add, out)
     if r.get("race"):
         _race(r["race"], add, out)
-    if r.get("reconnect"):
-        _reconnect(r["reconnect"], add, out)
+    recs = [r[k] for k in ("reconnect_small", "reconnect") if r.get(k)]
+    if recs:
+        _reconnect(recs, add, out)
     if r.get("render"):
         _render(r["render"], add, out)
     return "\n".join(out) + "\n"
