@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         plan.phases = args.phases.split(",")
     if args.deadline:
         plan.deadline = args.deadline
-    # The product's default (0): under daphne every HTTP request runs in a thread of its own,
-    # so persistent connections pile up, one per request, and the refetch and resync storms
-    # exhaust PostgreSQL's max_connections. See docs/benchmarks.md.
+    # The product's default (0) keeps its connection pool on; a positive value turns the pool
+    # off and keeps persistent connections instead, which under daphne pile up one per request
+    # thread until the refetch and resync storms exhaust max_connections (docs/benchmarks.md).
     os.environ["DB_CONN_MAX_AGE"] = str(0 if args.conn_max_age is None else args.conn_max_age)
     default_out = "smoke-summary.json" if args.smoke else "summary.json"
     out = args.out or ROOT / "var" / "bench" / default_out
