@@ -252,7 +252,7 @@ def group_session_cancel(
         raise BookingError("not_allowed")
 
     with transaction.atomic():
-        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        session = _lock_session(session.pk)
         if session.is_cancelled:
             raise BookingError("already_cancelled")
         now = now or timezone.now()
@@ -412,7 +412,7 @@ def group_session_set_capacity(*, session: GroupSession, capacity: int, actor: A
     if not principal.manages(session.academy_id):
         raise BookingError("not_allowed")
     with transaction.atomic():
-        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        session = _lock_session(session.pk)
         if capacity < session.reserved_count:
             raise BookingError("capacity_below_reservations")
         session.capacity = capacity
