@@ -53,12 +53,6 @@ def authorize(user: Any, keys: list[str]) -> bool:
     return len(fragments.resolve_allowed(keys, principal)) == len(set(keys))
 
 
-async def check_access(user: Any, keys: list[str]) -> bool:
-    # On the worker's one thread-sensitive thread, like every other ORM call here: Django's
-    # connections are per thread, and executor threads were seen to leave theirs open.
-    return await database_sync_to_async(authorize)(user, keys)
-
-
 class LiveConsumer(AsyncWebsocketConsumer):
     hub: Hub | None = None
     keys: list[str]
@@ -79,7 +73,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if keys is None:
             await self.close(code=4401)
             return
-        if not await check_access(user, keys):
+        if not await database_sync_to_async(authorize)(user, keys):
             await self.close(code=4403)
             return
         self.user = user
@@ -139,7 +133,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def access_changed(self) -> None:
         """The user's roles or family changed: keep the socket only if every stream still passes."""
         try:
-            allowed = await check_access(self.user, self.fragment_keys)
+            allowed = await database_sync_to_async(authorize)(self.user, self.fragment_keys)
         except Exception:
             # Unknown is not allowed: close; the page reconnects and is checked afresh.
             log.warning("could not re-check a socket's access", exc_info=True)

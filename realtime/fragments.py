@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -117,8 +117,8 @@ def _occupancy_cards(
     template: str,
     params: Params,
     change: Change,
-    start: Any,
-    end: Any,
+    start: datetime,
+    end: datetime,
     *,
     coach_id: int | None = None,
     all_names: bool = False,
@@ -215,17 +215,16 @@ def _owner_allowed(p: Principal, params: Params) -> bool:
     return p.user_id == params["guardian_id"]
 
 
-def _owner_affected(match: re.Match[str], change: Change) -> bool:
-    ident = int(match["id"])
-    return ident in (change.player_ids if match["scope"] == "p" else change.guardian_ids)
-
-
 def personal_keys(change: Change) -> list[str]:
     """The player and family lists a change touches, by name (the publisher looks these up
     rather than scanning every viewer's; see realtime.store.PERSONAL_PREFIXES)."""
     owners = [f"p{pid}" for pid in sorted(change.player_ids)]
     owners += [f"f{gid}" for gid in sorted(change.guardian_ids)]
     return [f"{name}:{owner}" for name in ("schedule", "reservations") for owner in owners]
+
+
+def _owner_affected(match: re.Match[str], change: Change) -> bool:
+    return match[0] in personal_keys(change)  # one rule, whether a key is scanned or named
 
 
 def _owner_context(params: Params, *, upcoming_only: bool) -> dict[str, Any]:
