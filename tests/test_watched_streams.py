@@ -38,3 +38,41 @@ def test_redis_store_splits_shared_and_personal_streams_and_expires_them():
         keys = store.redis.keys(f"{store.prefix}:*")
         if keys:
             store.redis.delete(*keys)
+
+
+def test_personal_streams_are_exactly_the_ones_a_change_names():
+    """The store keeps personal streams apart because the publisher finds them by name: every
+    key personal_keys() names must be stored as personal, and every other kind must be scanned."""
+    from datetime import date
+
+    from realtime import fragments
+    from realtime.changes import Change
+    from realtime.store import is_personal
+
+    change = Change(1, days={date(2026, 11, 23)}, player_ids={7}, guardian_ids={9})
+    named = fragments.personal_keys(change)
+    assert sorted(named) == sorted(
+        ["schedule:p7", "reservations:p7", "schedule:f9", "reservations:f9"]
+    )
+    assert all(is_personal(key) for key in named)
+    personal_kinds = {key.split(":", 1)[0] for key in named}
+    for name in fragments.KINDS:
+        assert is_personal(f"{name}:x") == (name in personal_kinds), name
+    # the scan and the lookup agree on what a change touches
+    assert fragments.affected_keys([*named, "schedule:p8", "reservations:f10"], change) == named
+
+
+def test_the_widest_audience_is_rendered_first():
+    from realtime import fragments
+
+    keys = [
+        "schedule:p1",
+        "calendar:a1:2026-11-23:7d:c3",
+        "reservations:f2",
+        "coachday:c3:2026-11-23",
+        "slots:c3:t4:2026-11-23",
+        "day:a1:2026-11-23",
+    ]
+    ordered = sorted(keys, key=fragments.push_order)
+    assert [key.split(":", 1)[0] for key in ordered[:4]] == ["day", "slots", "calendar", "coachday"]
+    assert set(ordered[4:]) == {"schedule:p1", "reservations:f2"}
