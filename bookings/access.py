@@ -19,7 +19,6 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import Q, QuerySet
 
 from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
 from scheduling.models import (
@@ -109,6 +108,14 @@ class Principal:
             roles.append(Role.ADMIN)
         return roles
 
+    def page_roles(self, academy_id: int) -> list[Role]:
+        """The roles with pages (player, parent, coach, staff) held in one academy. An admin runs
+        the front desk of any academy, so for pages an admin is staff everywhere."""
+        roles: list[Role] = [r for r in self.roles(academy_id) if r != Role.ADMIN]
+        if self.is_admin and Role.STAFF not in roles:
+            roles.append(Role.STAFF)
+        return roles
+
     def manages(self, academy_id: int) -> bool:
         """Staff of the academy, or an admin."""
         return self.is_admin or academy_id in self.staff_academy_ids
@@ -148,6 +155,12 @@ _PRINCIPAL_SQL = f"""
 """
 
 
+def live_viewer(request_or_user: Any) -> Principal | None:
+    """The live engine's viewer (settings.LIVE_VIEWER): the principal, or None for nobody."""
+    principal = principal_for(request_or_user)
+    return principal if principal.is_authenticated else None
+
+
 def principal_for(request_or_user: Any) -> Principal:
     """The principal of a request (cached on it for the request's life) or of a user (fresh)."""
     user = getattr(request_or_user, "user", request_or_user)
@@ -166,6 +179,32 @@ def principal_for(request_or_user: Any) -> Principal:
 def may_book_for(p: Principal, player: Player) -> bool:
     """Create reservations and lessons for this player: self, guardian, staff, admin."""
     return p.acts_for(player.pk) or p.manages(player.academy_id)
+
+
+def reads_player_lists(p: Principal, player: Player) -> bool:
+    """A player's own lists: the player, their guardians, staff (not coaches: they see their
+    attendees on their calendars)."""
+    return p.acts_for(player.pk) or p.manages(player.academy_id)
+
+
+def reads_family_lists(p: Principal, guardian_user_id: int) -> bool:
+    """A family's lists (every child of one parent): that parent only."""
+    return p.user_id == guardian_user_id
+
+
+def reads_academy_grids(p: Principal, academy_id: int) -> bool:
+    """The day's group sessions and lesson slots, which carry no names: every member."""
+    return p.is_member(academy_id)
+
+
+def reads_coach_calendar(p: Principal, coach: Coach) -> bool:
+    """A coach's day and calendar (names on their own sessions): that coach, staff."""
+    return coach.pk in p.coach_academy_by_id or p.manages(coach.academy_id)
+
+
+def reads_staff_calendar(p: Principal, academy_id: int) -> bool:
+    """The academy's calendar with every attendee: staff and admins."""
+    return p.manages(academy_id)
 
 
 def coaches_session(p: Principal, session: GroupSession) -> bool:
@@ -270,49 +309,3 @@ def can(p: Principal, action: Action, obj: Any) -> bool:
         case Academy():
             return _academy_row_rule(p, action, obj.pk)
     return False
-
-
-# -- read scoping for lists (the SELECT policies as querysets) -----------------------------------
-
-
-def visible_players(p: Principal) -> QuerySet[Player]:
-    qs = Player.objects.all()
-    if p.is_admin:
-        return qs
-    coach_ids = list(p.coach_academy_by_id)
-    return qs.filter(
-        Q(pk__in=p.family_player_ids)
-        | Q(academy_id__in=p.staff_academy_ids)
-        | Q(reservations__session__assignments__coach_id__in=coach_ids)
-        | Q(individual_bookings__coach_id__in=coach_ids)
-    ).distinct()
-
-
-def visible_reservations(p: Principal) -> QuerySet[SessionReservation]:
-    qs = SessionReservation.objects.all()
-    if p.is_admin:
-        return qs
-    coach_sessions = StaffAssignment.objects.filter(coach_id__in=list(p.coach_academy_by_id))
-    return qs.filter(
-        Q(player_id__in=p.family_player_ids)
-        | Q(session__academy_id__in=p.staff_academy_ids)
-        | Q(session_id__in=coach_sessions.values("session_id"))
-    )
-
-
-def visible_bookings(p: Principal) -> QuerySet[IndividualBooking]:
-    qs = IndividualBooking.objects.all()
-    if p.is_admin:
-        return qs
-    return qs.filter(
-        Q(player_id__in=p.family_player_ids)
-        | Q(academy_id__in=p.staff_academy_ids)
-        | Q(coach_id__in=list(p.coach_academy_by_id))
-    )
-
-
-def visible_group_sessions(p: Principal) -> QuerySet[GroupSession]:
-    qs = GroupSession.objects.all()
-    if p.is_admin:
-        return qs
-    return qs.filter(academy_id__in=p.member_academy_ids)

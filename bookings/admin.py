@@ -1,15 +1,16 @@
-"""Django admin for the bookings app.
+"""Django admin for the bookings app, and for group sessions.
 
-Reservations and lessons are written only by bookings.services, here too: the add forms call
-reservation_create / individual_booking_create (refusals show as form errors), the cancel
-actions call the cancel services, existing rows are view-only and nothing is deleted, so
-reserved_count stays right and nothing is oversold or double-booked.
+Reservations, lessons and group sessions are written only by bookings.services, here too: the
+forms call the services in their clean() (refusals show as form errors), the cancel actions
+call the cancel services, reservations and lessons are view-only once made and never deleted,
+so reserved_count stays right and nothing is oversold or double-booked.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 
 from bookings.errors import BookingError
 from bookings.models import (
@@ -20,11 +21,16 @@ from bookings.models import (
     SessionReservation,
 )
 from bookings.services import (
+    group_session_cancel,
+    group_session_create,
+    group_session_update,
     individual_booking_cancel,
     individual_booking_create,
     reservation_cancel,
     reservation_create,
 )
+from bookings.services.sessions import SessionPlan
+from scheduling.models import Coach, GroupSession
 
 
 class GuardianLinkInline(admin.TabularInline):
@@ -79,7 +85,7 @@ class GuardianLinkAdmin(admin.ModelAdmin):
 # -- reservations and lessons: through the services ---------------------------------------------
 
 
-class ServiceAddForm(forms.ModelForm):
+class ServiceForm(forms.ModelForm):
     """An add form whose clean() runs a booking service, so a refusal is a form error.
 
     The service writes the row inside the admin's transaction (its POST runs in
@@ -88,7 +94,8 @@ class ServiceAddForm(forms.ModelForm):
     fields the form already validated, so it cannot turn a made booking into a form error.
     """
 
-    actor = None  # set per request by ServiceAdmin.get_form
+    actor: User  # set per request by _with_actor
+    error_fields: dict[str, str] = {}  # a refusal's code -> the field it is about
 
     def create(self, cleaned: dict):  # each subclass calls its service
         raise NotImplementedError
@@ -100,11 +107,12 @@ class ServiceAddForm(forms.ModelForm):
         try:
             self.instance = self.create(cleaned)
         except BookingError as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from exc
+            error = forms.ValidationError(exc.message, code=exc.code)
+            self.add_error(self.error_fields.get(exc.code), error)
         return cleaned
 
 
-class ReservationAddForm(ServiceAddForm):
+class ReservationAddForm(ServiceForm):
     class Meta:
         model = SessionReservation
         fields = ["player", "session"]
@@ -115,7 +123,7 @@ class ReservationAddForm(ServiceAddForm):
         )
 
 
-class IndividualBookingAddForm(ServiceAddForm):
+class IndividualBookingAddForm(ServiceForm):
     class Meta:
         model = IndividualBooking
         fields = ["player", "coach", "session_type", "court", "starts_at"]
@@ -135,17 +143,63 @@ class IndividualBookingAddForm(ServiceAddForm):
         )
 
 
+SESSION_FIELDS = ["academy", "session_type", "title", "starts_at", "ends_at", "court", "capacity"]
+
+
+class GroupSessionForm(ServiceForm):
+    """Add or change a group session through group_session_create / _update, coaches included
+    (so the coach clash check sees them with the rest)."""
+
+    coaches = forms.ModelMultipleChoiceField(
+        queryset=Coach.objects.filter(is_active=True), required=False
+    )
+    error_fields = {
+        "court_busy": "court",
+        "coach_busy": "coaches",
+        "coach_inactive": "coaches",
+        "capacity_below_reservations": "capacity",
+        "not_group": "session_type",
+        "bad_times": "ends_at",
+    }
+
+    class Meta:
+        model = GroupSession
+        fields = SESSION_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["coaches"] = list(self.instance.coaches.all())
+
+    def create(self, cleaned: dict) -> GroupSession:
+        plan = SessionPlan(
+            session_type=cleaned["session_type"],
+            starts_at=cleaned["starts_at"],
+            ends_at=cleaned["ends_at"],
+            capacity=cleaned["capacity"],
+            court=cleaned.get("court"),
+            coaches=list(cleaned.get("coaches") or []),
+            title=cleaned.get("title") or "",
+        )
+        if self.instance.pk:
+            return group_session_update(session=self.instance, plan=plan, actor=self.actor)
+        return group_session_create(academy=cleaned["academy"], plan=plan, actor=self.actor)
+
+
+def _with_actor(form_class: type[ServiceForm], actor: User) -> type[ServiceForm]:
+    """The form class for one request: the services need to know who acts."""
+    return type(form_class.__name__, (form_class,), {"actor": actor})
+
+
 class ServiceAdmin(admin.ModelAdmin):
     """Add through the service, view existing rows, cancel with the action, never delete."""
 
-    add_form: type[ServiceAddForm]
+    add_form: type[ServiceForm]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
-            kwargs["form"] = self.add_form
-        form = super().get_form(request, obj, change, **kwargs)
-        form.actor = request.user  # type: ignore[attr-defined]  # a new class per request
-        return form
+            kwargs["form"] = _with_actor(self.add_form, request.user)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -248,3 +302,75 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(GroupSession)
+class GroupSessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_title",
+        "starts_at",
+        "ends_at",
+        "court",
+        "coach_names",
+        "booked",
+        "status",
+        "academy",
+    ]
+    list_filter = ["status", "academy", "session_type", "court"]
+    list_select_related = ["session_type", "court", "academy"]
+    search_fields = ["title", "session_type__name", "court__name", "coaches__display_name"]
+    date_hierarchy = "starts_at"
+    autocomplete_fields = ["academy", "session_type", "court"]
+    actions = ["cancel_sessions"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = _with_actor(GroupSessionForm, request.user)
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        readonly = self.get_readonly_fields(request, obj)
+        editable = [f for f in SESSION_FIELDS if f not in readonly]
+        return [*editable, "coaches", *readonly]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("coaches")
+
+    def get_readonly_fields(self, request, obj=None):
+        # status changes only through the cancel action (the service cancels the reservations
+        # as well); a session's reservations tie it to its academy.
+        fields = ["status", "reserved_count", "version", "cancelled_at"]
+        return [*fields, "academy"] if obj is not None else fields
+
+    def has_delete_permission(self, request, obj=None):
+        # One session at a time, from its page, which refuses while it has reservations (those
+        # are never deleted): no bulk delete in the list. Sessions are cancelled instead.
+        return obj is not None and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        pass  # the service saved it, in the form's clean()
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the coaches too
+
+    @admin.display(description="coaches")
+    def coach_names(self, obj: GroupSession) -> str:
+        return ", ".join(coach.display_name for coach in obj.coaches.all())
+
+    @admin.display(description="booked", ordering="reserved_count")
+    def booked(self, obj: GroupSession) -> str:
+        return f"{obj.reserved_count}/{obj.capacity}"
+
+    @admin.action(
+        description="Cancel selected sessions (and their reservations)", permissions=["change"]
+    )
+    def cancel_sessions(self, request, queryset):
+        done = 0
+        for session in queryset:
+            try:
+                group_session_cancel(session=session, actor=request.user)
+            except BookingError as exc:
+                self.message_user(request, f"{session}: {exc.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"Cancelled {done} session(s).", messages.SUCCESS)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ ROLE_LINKS = {
 class Viewer:
     principal: Principal
     academy: Academy
-    roles: list[Role]
+    roles: list[Role]  # the roles with pages held in this academy (Principal.page_roles)
     role: Role | None
 
 
@@ -41,9 +42,17 @@ def academies_of(principal: Principal) -> list[Academy]:
     return list(Academy.objects.filter(pk__in=principal.member_academy_ids).order_by("name"))
 
 
+_VIEWER = "_courtside_viewer"  # where a request keeps its viewer
+
+
+def forget_viewer(request: HttpRequest) -> None:
+    """After switching academy or role: the next viewer_for reads them again."""
+    request.__dict__.pop(_VIEWER, None)
+
+
 def viewer_for(request: HttpRequest, role: Role | None = None) -> Viewer:
     """The viewer of this request; with a role, refuses (403) a user who doesn't hold it here."""
-    cached = getattr(request, "_courtside_viewer", None)
+    cached: Viewer | None = getattr(request, _VIEWER, None)
     if cached is None:
         principal = principal_for(request)
         academies = academies_of(principal)
@@ -51,12 +60,11 @@ def viewer_for(request: HttpRequest, role: Role | None = None) -> Viewer:
             raise PermissionDenied("You are not a member of any academy.")
         chosen = request.session.get("academy_id")
         academy = next((a for a in academies if a.pk == chosen), academies[0])
-        roles = principal.roles(academy.pk)
-        cached = Viewer(principal, academy, roles, None)
+        cached = Viewer(principal, academy, principal.page_roles(academy.pk), None)
         timezone.activate(academy.tz)  # pages show the academy's local time
-        request._courtside_viewer = cached  # type: ignore[attr-defined]
+        setattr(request, _VIEWER, cached)
     if role is not None:
-        if role not in cached.roles and not (role == Role.STAFF and Role.ADMIN in cached.roles):
+        if role not in cached.roles:
             raise PermissionDenied(f"This page is for the {role} role.")
         if request.session.get("role") != role:  # unchanged: no session write on every page
             request.session["role"] = str(role)
@@ -65,12 +73,9 @@ def viewer_for(request: HttpRequest, role: Role | None = None) -> Viewer:
 
 
 def home_url_for(viewer: Viewer, preferred: str | None = None) -> str:
-    page_roles = [r for r in viewer.roles if r in ROLE_HOMES]
-    if Role.ADMIN in viewer.roles and Role.STAFF not in page_roles:
-        page_roles.append(Role.STAFF)  # an admin runs the front desk of any academy
-    if not page_roles:
+    if not viewer.roles:
         return reverse("admin:index")
-    role = next((r for r in page_roles if r == preferred), page_roles[0])
+    role = next((r for r in viewer.roles if r == preferred), viewer.roles[0])
     return reverse(ROLE_HOMES[role])
 
 
@@ -84,9 +89,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
     except PermissionDenied:
         return {}
     current_role = request.session.get("role")
-    roles = [r for r in viewer.roles if r in ROLE_LINKS]
-    if Role.ADMIN in viewer.roles and Role.STAFF not in roles:
-        roles.append(Role.STAFF)
+    roles = viewer.roles
     links = []
     active = next((r for r in roles if r == current_role), roles[0] if roles else None)
     path = request.path
@@ -98,10 +101,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         links.append({"url": reverse("admin:index"), "label": "Admin", "current": False})
     options = []
     for academy in academies_of(viewer.principal):
-        academy_roles = [r for r in viewer.principal.roles(academy.pk) if r in ROLE_LINKS]
-        if viewer.principal.is_admin and Role.STAFF not in academy_roles:
-            academy_roles.append(Role.STAFF)
-        for role in academy_roles:
+        for role in viewer.principal.page_roles(academy.pk):
             options.append(
                 {
                     "value": f"{academy.pk}:{role}",
@@ -126,10 +126,12 @@ def site(request: HttpRequest) -> dict[str, Any]:
     return {"demo_mode": settings.DEMO_MODE}
 
 
-def academy_timezone_middleware(get_response):  # type: ignore[no-untyped-def]
+def academy_timezone_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
     """Forget the academy time zone a page activated, so it never leaks into the next request."""
 
-    def middleware(request: HttpRequest):  # type: ignore[no-untyped-def]
+    def middleware(request: HttpRequest) -> HttpResponse:
         try:
             return get_response(request)
         finally:

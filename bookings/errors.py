@@ -22,6 +22,10 @@ MESSAGES = {
     "court_busy": "The court is in use at that time.",
     "not_individual": "That session type is not an individual lesson.",
     "capacity_below_reservations": "Capacity cannot be lower than the reservations already made.",
+    "not_group": "Choose a group session type.",
+    "bad_times": "A session must end after it starts.",
+    "coach_inactive": "That coach is not active.",
+    "busy": "The academy is busy right now; please try again in a moment.",
 }
 
 

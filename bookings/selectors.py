@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
-from scheduling.models import Academy, Coach, GroupSession
-from scheduling.slots import day_bounds
+from scheduling.models import Academy, Coach, Court, GroupSession, SessionType
+from scheduling.slots import Interval, Slot, day_bounds, generate_slots
 
 RECENT_DAYS = 14  # "My schedule" shows this much of the past
 UPCOMING_DAYS = 60  # and this much of the future
@@ -33,10 +33,6 @@ class Entry:
     court: str
     colour: str
     cancellable: bool  # by the family: in the future and before the academy's cut-off
-
-    @property
-    def is_upcoming(self) -> bool:
-        return self.starts_at > timezone.now()
 
 
 def family_players(user_id: int) -> list[Player]:
@@ -89,7 +85,7 @@ def schedule_entries(
                 coach_names=", ".join(c.display_name for c in s.coaches.all()),
                 court=s.court.name if s.court else "",
                 colour=s.session_type.colour,
-                cancellable=_before_cutoff(s.starts_at, s.academy, now),
+                cancellable=s.academy.cancellable_online(s.starts_at, now),
             )
         )
     for b in lessons:
@@ -105,15 +101,11 @@ def schedule_entries(
                 coach_names=b.coach.display_name,
                 court=b.court.name if b.court else "",
                 colour=b.session_type.colour,
-                cancellable=_before_cutoff(b.starts_at, b.academy, now),
+                cancellable=b.academy.cancellable_online(b.starts_at, now),
             )
         )
     entries.sort(key=lambda e: (e.starts_at, e.kind, e.pk))
     return entries
-
-
-def _before_cutoff(starts_at: datetime, academy: Academy, now: datetime) -> bool:
-    return starts_at - now >= timedelta(hours=academy.cancellation_cutoff_hours)
 
 
 @dataclass
@@ -267,3 +259,89 @@ def find_players(academy_id: int, query: str, limit: int = 20) -> list[Player]:
     for word in query.split()[:3]:
         terms &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
     return list(Player.objects.filter(terms, academy_id=academy_id).order_by("first_name")[:limit])
+
+
+# -- when people and courts are busy ---------------------------------------------------------------
+
+
+def coach_busy(coach_id: int, start: datetime, end: datetime) -> list[Interval]:
+    """When a coach teaches in [start, end): their lessons and scheduled group sessions."""
+    lessons, sessions = _coach_uses(coach_id, start, end)
+    return [
+        *lessons.values_list("starts_at", "ends_at"),
+        *sessions.values_list("starts_at", "ends_at"),
+    ]
+
+
+def coach_clash(
+    coach_id: int, start: datetime, end: datetime, *, exclude_session: int | None = None
+) -> GroupSession | IndividualBooking | None:
+    """What a coach teaches in [start, end), if anything (other than `exclude_session`)."""
+    lessons, sessions = _coach_uses(coach_id, start, end)
+    if exclude_session is not None:
+        sessions = sessions.exclude(pk=exclude_session)
+    return (
+        sessions.select_related("session_type").first()
+        or lessons.select_related("session_type").first()
+    )
+
+
+def _coach_uses(coach_id: int, start: datetime, end: datetime):  # type: ignore[no-untyped-def]  # two querysets
+    lessons = IndividualBooking.objects.filter(
+        coach_id=coach_id,
+        status=IndividualBooking.Status.BOOKED,
+        starts_at__lt=end,
+        ends_at__gt=start,
+    )
+    sessions = GroupSession.objects.filter(
+        assignments__coach_id=coach_id,
+        status=GroupSession.Status.SCHEDULED,
+        starts_at__lt=end,
+        ends_at__gt=start,
+    )
+    return lessons, sessions
+
+
+def lesson_slots(
+    coach: Coach,
+    session_type: SessionType,
+    day: date,
+    *,
+    now: datetime | None = None,
+    enforce_notice: bool = True,
+) -> list[Slot]:
+    """A coach's lesson slots of one type on one day (scheduling.slots), with when they teach."""
+    return generate_slots(
+        coach=coach,
+        session_type=session_type,
+        day=day,
+        busy_between=lambda start, end: coach_busy(coach.pk, start, end),
+        now=now,
+        enforce_notice=enforce_notice,
+    )
+
+
+def court_clash(
+    court: Court, start: datetime, end: datetime, *, exclude_session: int | None = None
+) -> GroupSession | IndividualBooking | None:
+    """What uses a court in [start, end), if anything: a scheduled group session (other than
+    `exclude_session`) or a booked lesson. The one court rule, for lessons and sessions."""
+    overlap = Q(court=court, starts_at__lt=end, ends_at__gt=start)
+    sessions = GroupSession.objects.filter(overlap, status=GroupSession.Status.SCHEDULED)
+    if exclude_session is not None:
+        sessions = sessions.exclude(pk=exclude_session)
+    session = sessions.select_related("session_type").first()
+    if session is not None:
+        return session
+    return (
+        IndividualBooking.objects.filter(overlap, status=IndividualBooking.Status.BOOKED)
+        .select_related("session_type")
+        .first()
+    )
+
+
+def describe_use(use: GroupSession | IndividualBooking, tz: tzinfo) -> str:
+    """A session or lesson in a clash message: "Junior squad, Tue 24 Nov 17:00-18:00"."""
+    title = use.display_title if isinstance(use, GroupSession) else use.session_type.name
+    start, end = use.starts_at.astimezone(tz), use.ends_at.astimezone(tz)
+    return f"{title}, {start:%a %-d %b %H:%M}-{end:%H:%M}"

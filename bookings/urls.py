@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bookings.views import actions, live, pages
+from bookings.views import actions, pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -22,6 +22,4 @@ urlpatterns = [
     path("book/", actions.book, name="book"),
     path("cancel/", actions.cancel, name="cancel"),
     path("sessions/cancel/", actions.session_cancel, name="session_cancel"),
-    path("live/", live.resync, name="live_resync"),
-    path("live/<str:key>/", live.fragment, name="live_fragment"),
 ]

@@ -114,6 +114,14 @@ def database_pool(database: Any, size: int) -> None:
     }
 
 
+def lock_timeout(database: Any, timeout: str) -> None:
+    """No request waits forever on a row lock: past `timeout`, PostgreSQL gives up and the
+    operation is refused as busy (bookings.locks) instead of holding a worker thread."""
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database.setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={timeout}"
+
+
+lock_timeout(DATABASES["default"], os.environ.get("DB_LOCK_TIMEOUT", "5s"))
 if not int(os.environ.get("DB_CONN_MAX_AGE", "0")):
     database_pool(DATABASES["default"], int(os.environ.get("DB_POOL_SIZE", "8")))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -153,6 +161,8 @@ def channel_layers(redis_url: str, prefix: str) -> dict:
 
 
 CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX)
+# Who a live page's viewer is, as the access rules see them (realtime.viewers).
+LIVE_VIEWER = "bookings.access.live_viewer"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 os.environ.setdefault("SECRET_KEY", "courtside-tests-only")
 
 from config.settings import *  # noqa: F403
-from config.settings import BASE_DIR, channel_layers, env_bool
+from config.settings import BASE_DIR, channel_layers, env_bool, lock_timeout
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/courtside"
@@ -48,6 +48,7 @@ if POSTGRES_AVAILABLE:
     DATABASES = {"default": dj_database_url.parse(TEST_DATABASE_URL)}
     # A test database of its own per run, so two runs on one machine never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_courtside_{os.getpid()}"}
+    lock_timeout(DATABASES["default"], "5s")
 else:
     DATABASES = {
         "default": {

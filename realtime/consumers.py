@@ -23,11 +23,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http.request import validate_host
 
-from bookings.access import Principal
 from realtime import fragments
 from realtime.hub import Hub, get_hub
 from realtime.store import get_store
+from realtime.streams import user_stream
 from realtime.tokens import verify_streams
+from realtime.viewers import viewer_of
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
 
 def authorize(user: Any, keys: list[str]) -> bool:
     """Every stream must name something that exists and that this user may read now."""
-    principal = Principal.load(user)
-    return len(fragments.resolve_allowed(keys, principal)) == len(set(keys))
+    return len(fragments.resolve_allowed(keys, viewer_of(user))) == len(set(keys))
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -81,7 +81,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.push_send = self.scope.get("server_send") or self.base_send
         try:
             self.hub = await get_hub()
-            self.keys = [*keys, f"notify:u{user.pk}", f"access:u{user.pk}"]
+            self.keys = [*keys, user_stream(user.pk)]
             await self.hub.subscribe(self, self.keys)
             epoch, seqs = await sync_to_async(get_store().snapshot, thread_sensitive=False)(keys)
         except Exception:

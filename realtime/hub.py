@@ -19,8 +19,9 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from realtime.publisher import group_name
+from realtime.messages import ACCESS_CHECK
 from realtime.store import WATCH_TTL, get_store
+from realtime.streams import group_name
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Hub:
         members = self.sockets.get(key)
         if not members:
             return
-        if key.startswith("access:"):
+        if text == ACCESS_CHECK:  # for the sockets, not the browsers: re-check access
             for socket in list(members):
                 await socket.access_changed()
             return

@@ -1,9 +1,9 @@
 """Render once per stream, send once per stream.
 
-One thread per process takes committed changes off a queue (so a booking's HTTP response never
-waits for rendering or for Redis), coalesces bursts, finds the watched streams a change
-affects, and for each: takes the stream's next sequence number, renders the fragment once, and
-sends the same bytes to every process watching it.
+One thread per process takes committed events off a queue (so a booking's HTTP response never
+waits for rendering or for Redis), coalesces bursts, asks the apps' routers what they change,
+finds the watched streams affected, and for each: takes the stream's next sequence number,
+renders the fragment once, and sends the same bytes to every process watching it.
 
 Ordering: the sequence number is taken after the change committed and before the render, so a
 message with a higher number always shows at least every change with a lower one; a client
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import queue
 import threading
@@ -24,35 +23,31 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 
-from realtime import fragments
-from realtime.changes import Change, merge_all
-from realtime.store import get_store
+from realtime import hub, messages, streams
+from realtime.events import Event, Note, route
+from realtime.fragments import LiveFragment, parse, personal_kinds, push_order, resolve
+from realtime.render_pass import one_pass
+from realtime.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 200  # changes merged into one pass when a burst queues up
+MAX_BATCH = 200  # submissions merged into one pass when a burst queues up
+
+Batch = tuple[list[Event], list[Note]]
 
 
-def group_name(key: str) -> str:
-    """Channel-layer group names allow letters, digits, hyphens, underscores and periods."""
-    return "live." + key.replace(":", ".")
-
-
-def fragment_message(key: str, seq: int, html: str) -> str:
-    return json.dumps({"t": "f", "k": key, "s": seq, "h": html}, separators=(",", ":"))
-
-
-def note_message(text: str) -> str:
-    return json.dumps({"t": "n", "text": text}, separators=(",", ":"))
+def send_on_commit(*events: Event) -> None:
+    """Publish these events once the current transaction commits (at once in autocommit); a
+    rollback, of the transaction or of the savepoint they were sent in, sends nothing."""
+    if events:
+        transaction.on_commit(lambda: get_publisher().submit(list(events)))
 
 
 class Publisher:
     def __init__(self, deliver: Callable[[str, str], None] | None = None) -> None:
-        self._queue: queue.SimpleQueue[tuple[list[Change], list[tuple[int, str]]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[Batch] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._deliver = deliver
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,11 +57,12 @@ class Publisher:
 
     # -- producer side (any thread, after COMMIT) --
 
-    def submit(self, changes: list[Change], notes: list[tuple[int, str]]) -> None:
-        if not changes and not notes:
+    def submit(self, events: list[Event], notes: list[Note] | None = None) -> None:
+        """Events to route, and toasts to send as they are (after everything submitted before)."""
+        if not events and not notes:
             return
         self._idle.clear()
-        self._queue.put((changes, notes))
+        self._queue.put((events, notes or []))
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="courtside-publisher", daemon=True
@@ -82,8 +78,7 @@ class Publisher:
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
         while True:
-            item = self._queue.get()
-            batch = [item]
+            batch = [self._queue.get()]
             while len(batch) < MAX_BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -101,46 +96,53 @@ class Publisher:
                         connection.close()
                     self._idle.set()
 
-    def _publish(self, batch: list[Any]) -> None:
-        changes = merge_all(change for item in batch for change in item[0])
-        notes = [note for item in batch for note in item[1]]
+    def _publish(self, batch: list[Batch]) -> None:
+        events = [event for item in batch for event in item[0]]
         store = get_store()
-        shared = store.watched_shared()
-        # One change per academy, and a key belongs to one academy: each key has one change.
-        affected: dict[str, Change] = {}
-        personal: dict[str, Change] = {}
-        access: set[str] = set()
-        for change in changes:
-            affected.update(dict.fromkeys(fragments.affected_keys(shared, change), change))
-            personal.update(dict.fromkeys(fragments.personal_keys(change), change))
-            access.update(f"access:u{uid}" for uid in change.user_ids)
-        notify = {f"notify:u{user_id}" for user_id, _ in notes}
+        watched = store.watched_shared()
+        # Nobody watches anything (no page open anywhere): nothing to route or render.
+        listened = bool(watched) or store.watches_personal()
+        routing = route(events) if events and listened else None
+        targets: dict[str, Any] = {}  # key -> the change to render it for (None: all of it)
+        if routing is not None:
+            shared = [f for f in map(parse, watched) if f is not None]
+            for change in routing.changes:
+                for fragment in _affected(shared, change):
+                    # Two changes on one stream: push it whole rather than either's pieces.
+                    targets[fragment.key] = None if fragment.key in targets else change
+            personal = _personal(routing.changes)
+        else:
+            personal = {}
+        notes = [*(routing.notes if routing else []), *(n for item in batch for n in item[1])]
+        rechecks = {streams.user_stream(u) for u in (routing.recheck_user_ids if routing else ())}
+        noted = {streams.user_stream(n.user_id) for n in notes}
         # Of the personal streams these name, the ones a socket watches (none: nothing to send).
-        listening = store.watched_among([*personal, *access, *notify])
-        affected.update({key: c for key, c in personal.items() if key in listening})
-        for key in sorted(access & listening):
-            self._send(key, json.dumps({"t": "access"}))
-        with fragments.one_pass():
-            for key in sorted(affected, key=fragments.push_order):
-                message = self._render(store, key, affected[key])
+        listening = store.watched_among([*personal, *rechecks, *noted])
+        targets.update({key: change for key, change in personal.items() if key in listening})
+        for key in sorted(rechecks & listening):
+            self._send(key, messages.ACCESS_CHECK)
+        with one_pass():
+            for key in sorted(targets, key=push_order):
+                message = self._render(store, key, targets[key])
                 if message is not None:
                     self._send(key, message)
-        for user_id, text in notes:
-            if f"notify:u{user_id}" in listening:
-                self._send(f"notify:u{user_id}", note_message(text))
+        for note in notes:
+            key = streams.user_stream(note.user_id)
+            if key in listening:
+                self._send(key, messages.note(note.text, note.url))
 
-    def _render(self, store: Any, key: str, change: Change) -> str | None:
+    def _render(self, store: Store, key: str, change: Any) -> str | None:
         """One stream's message, or None. A render that fails (the database refusing a
         connection) must not cost the other streams their updates, and its page must still
         learn it is behind: the stream's number moves on anyway, so the page's next heartbeat
         (pong) shows the gap and it resyncs over HTTP."""
         seq = None
         try:
-            fragment = fragments.resolve(key)
-            if fragment is None:
+            resolved = resolve(key)
+            if resolved is None:
                 return None  # what it showed no longer exists; the page resyncs on its own
             seq = store.next_seq(key)
-            return fragment_message(key, seq, fragments.render_change(fragment, change))
+            return messages.fragment(key, seq, resolved.render_change(change))
         except Exception:
             self._log_error(f"could not render {key}")
             if seq is None:
@@ -156,14 +158,12 @@ class Publisher:
 
         layer = get_channel_layer()
         assert self._loop is not None
+        message = {"type": "live.message", "key": key, "text": text}
         for attempt in (1, 2):
             try:
                 self._loop.run_until_complete(
                     asyncio.wait_for(
-                        layer.group_send(
-                            group_name(key), {"type": "live.message", "key": key, "text": text}
-                        ),
-                        timeout=2.0,
+                        layer.group_send(streams.group_name(key), message), timeout=2.0
                     )
                 )
                 return
@@ -184,11 +184,28 @@ class Publisher:
             log.exception(what)
 
 
+def _affected(shared: list[LiveFragment], change: Any) -> list[LiveFragment]:
+    return [fragment for fragment in shared if fragment.affected_by(change)]
+
+
+def _personal(changes: list[Any]) -> dict[str, Any]:
+    """The personal fragments these changes name (watched or not), with the change for each."""
+    found: dict[str, Any] = {}
+    for change in changes:
+        for kind in personal_kinds():
+            for fragment in kind.personal_for(change):
+                found[fragment.key] = None if fragment.key in found else change
+    return found
+
+
+def affected_keys(keys: list[str], change: Any) -> list[str]:
+    """The keys among these whose fragment this change may alter (the bench uses it too)."""
+    return [f.key for f in map(parse, keys) if f is not None and f.affected_by(change)]
+
+
 @cache
 def get_publisher() -> Publisher:
     if getattr(settings, "REDIS_URL", ""):
         return Publisher()
     # One process, in-memory layer: hand messages straight to this process's hub, on its loop.
-    from realtime.hub import deliver_local
-
-    return Publisher(deliver=deliver_local)
+    return Publisher(deliver=hub.deliver_local)

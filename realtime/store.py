@@ -16,18 +16,10 @@ from typing import Protocol
 
 from django.conf import settings
 
+from realtime.streams import is_personal
+
 WATCH_TTL = 60.0  # seconds a watched stream stays watched without a refresh from its hub
 SEQ_TTL = 7 * 24 * 3600  # a stream nobody touched for a week starts again at 1
-
-# Personal streams (one user's toasts and access re-checks, one player's or family's lists) are
-# named by the change itself, so the publisher asks whether those few are watched instead of
-# scanning them. A scan of every watched key per change grew with the number of viewers (about
-# three personal keys each): ~3 ms per change at 1,000 viewers, in whichever process booked.
-PERSONAL_PREFIXES = ("notify:", "access:", "reservations:", "schedule:")
-
-
-def is_personal(key: str) -> bool:
-    return key.startswith(PERSONAL_PREFIXES)
 
 
 class Store(Protocol):
@@ -38,6 +30,7 @@ class Store(Protocol):
     def unwatch(self, keys: list[str]) -> None: ...
     def watched_shared(self) -> list[str]: ...
     def watched_among(self, keys: list[str]) -> set[str]: ...
+    def watches_personal(self) -> bool: ...
     def ping(self) -> bool: ...
 
 
@@ -81,13 +74,19 @@ class LocalStore:
         with self._lock:
             return {key for key in keys if key in self._watching}
 
+    def watches_personal(self) -> bool:
+        with self._lock:
+            return any(is_personal(key) for key in self._watching)
+
     def ping(self) -> bool:
         return True
 
 
 class RedisStore:
     """Several processes: INCR per stream, and two sorted sets of watched streams by expiry:
-    the shared ones, scanned per change, and the personal ones, looked up by name."""
+    the shared ones, scanned per change, and the personal ones, looked up by name (a scan of
+    every watched key per change would grow with the number of viewers, about three personal
+    keys each: ~3 ms per change at 1,000 viewers, in whichever process booked)."""
 
     def __init__(self, url: str, prefix: str) -> None:
         import redis
@@ -154,6 +153,9 @@ class RedisStore:
         now = time.time()
         scores = self.redis.zmscore(self.PERSONAL, keys)
         return {key for key, score in zip(keys, scores, strict=True) if score and score > now}
+
+    def watches_personal(self) -> bool:
+        return bool(self.redis.zcount(self.PERSONAL, time.time(), "+inf"))
 
     def ping(self) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -43,6 +44,20 @@ class Academy(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    # The academy's booking rules, stated once for the services, the pages and slot generation.
+
+    def cancellable_online(self, starts_at: datetime, now: datetime) -> bool:
+        """May a player or parent still cancel this themselves (before the cut-off)?"""
+        return starts_at - now >= timedelta(hours=self.cancellation_cutoff_hours)
+
+    def horizon(self, now: datetime) -> datetime:
+        """Players and parents may book what starts before this."""
+        return now + timedelta(days=self.booking_horizon_days)
+
+    def notice_until(self, now: datetime) -> datetime:
+        """Lessons starting before this are too soon to book (the minimum notice)."""
+        return now + timedelta(minutes=self.min_notice_minutes)
 
 
 class StaffMember(models.Model):
@@ -168,6 +183,10 @@ class GroupSession(models.Model):
     @property
     def spots_left(self) -> int:
         return max(self.capacity - self.reserved_count, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.reserved_count >= self.capacity
 
     @property
     def is_cancelled(self) -> bool:

@@ -1,17 +1,21 @@
-"""Individual lesson time slots: a coach's weekly availability minus time off, bookings, group
-sessions, the minimum notice and the past. Computed in the academy's time zone on wall-clock
+"""Individual lesson time slots: a coach's weekly availability minus time off, the times the
+coach is busy (lessons and group sessions, given by the caller: they live in bookings), the
+minimum notice and the past. Computed in the academy's time zone on wall-clock
 times, so a 16:00 slot stays at 16:00 across a daylight-saving change; a wall-clock time that
 does not exist that day (the spring-forward gap) is not offered."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from django.utils import timezone
 
-from scheduling.models import Coach, CoachTimeOff, GroupSession, SessionType
+from scheduling.models import Coach, CoachTimeOff, SessionType
+
+Interval = tuple[datetime, datetime]
 
 
 class SlotStatus(StrEnum):
@@ -48,7 +52,7 @@ def day_bounds(day: date, tz) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _overlaps(start: datetime, end: datetime, intervals: list[tuple[datetime, datetime]]) -> bool:
+def _overlaps(start: datetime, end: datetime, intervals: list[Interval]) -> bool:
     return any(s < end and start < e for s, e in intervals)
 
 
@@ -57,16 +61,17 @@ def generate_slots(
     coach: Coach,
     session_type: SessionType,
     day: date,
+    busy_between: Callable[[datetime, datetime], list[Interval]],
     now: datetime | None = None,
     enforce_notice: bool = True,
 ) -> list[Slot]:
     """The lesson slots of one coach, session type and local day, oldest first.
 
-    Three queries: availability, the day's busy intervals (lessons and group sessions) and
-    time off. With enforce_notice=False (staff), only the past closes a slot.
+    `busy_between(start, end)`: when the coach teaches in [start, end), asked only when the
+    coach offers this type that day (bookings.selectors.lesson_slots gives it: lessons and group
+    sessions live in bookings). Two queries of its own: availability and time off. With
+    enforce_notice=False (staff), only the past closes a slot.
     """
-    from bookings.models import IndividualBooking  # bookings depends on scheduling, not back
-
     academy = coach.academy
     tz = academy.tz
     now = now or timezone.now()
@@ -81,29 +86,15 @@ def generate_slots(
     if not windows:
         return []
 
-    busy = list(
-        IndividualBooking.objects.filter(
-            coach=coach,
-            status=IndividualBooking.Status.BOOKED,
-            starts_at__lt=day_end,
-            ends_at__gt=day_start,
-        ).values_list("starts_at", "ends_at")
-    ) + list(
-        GroupSession.objects.filter(
-            assignments__coach=coach,
-            status=GroupSession.Status.SCHEDULED,
-            starts_at__lt=day_end,
-            ends_at__gt=day_start,
-        ).values_list("starts_at", "ends_at")
-    )
+    busy = busy_between(day_start, day_end)
     time_off = list(
         CoachTimeOff.objects.filter(
             coach=coach, starts_at__lt=day_end, ends_at__gt=day_start
         ).values_list("starts_at", "ends_at")
     )
 
-    notice = timedelta(minutes=academy.min_notice_minutes) if enforce_notice else timedelta(0)
-    horizon_end = now + timedelta(days=academy.booking_horizon_days)
+    too_soon = academy.notice_until(now) if enforce_notice else now
+    horizon_end = academy.horizon(now)
     slots: list[Slot] = []
     seen: set[datetime] = set()
     for window in windows:
@@ -124,7 +115,7 @@ def generate_slots(
                 status = SlotStatus.PAST
             elif _overlaps(starts_at, ends_at, busy):
                 status = SlotStatus.TAKEN
-            elif starts_at < now + notice or (enforce_notice and starts_at > horizon_end):
+            elif starts_at < too_soon or (enforce_notice and starts_at > horizon_end):
                 status = SlotStatus.CLOSED
             else:
                 status = SlotStatus.FREE

@@ -71,3 +71,13 @@ def module_world(_module_world, db):
 def world(db):
     """Two academies with every role, sessions and availability: see factories.build_world."""
     return factories.build_world()
+
+
+@pytest.fixture(autouse=True)
+def _publisher_done():
+    """A test that commits hands its events to the publisher thread, which reads the database
+    after COMMIT: let it finish before the test's database access ends."""
+    yield
+    from realtime.publisher import get_publisher
+
+    get_publisher().wait_idle(10.0)

@@ -121,7 +121,6 @@ def session_form(session, **changes) -> dict:
     """The change form's POST data for a session, as the admin page would send it."""
     starts_at = timezone.localtime(session.starts_at)
     ends_at = timezone.localtime(session.ends_at)
-    assignments = list(session.assignments.all())
     data = {
         "session_type": session.session_type_id,
         "title": session.title,
@@ -131,15 +130,8 @@ def session_form(session, **changes) -> dict:
         "ends_at_1": ends_at.time().isoformat(),
         "court": session.court_id or "",
         "capacity": session.capacity,
-        "assignments-TOTAL_FORMS": len(assignments),
-        "assignments-INITIAL_FORMS": len(assignments),
-        "assignments-MIN_NUM_FORMS": 0,
-        "assignments-MAX_NUM_FORMS": 1000,
+        "coaches": list(session.assignments.values_list("coach_id", flat=True)),
     }
-    for index, assignment in enumerate(assignments):
-        data[f"assignments-{index}-id"] = assignment.pk
-        data[f"assignments-{index}-session"] = session.pk
-        data[f"assignments-{index}-coach"] = assignment.coach_id
     data.update(changes)
     return data
 
@@ -162,7 +154,9 @@ def test_capacity_below_reservations_is_refused_and_changes_nothing(web, world):
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert "Capacity cannot be lower than the reservations already made" in str(errors["capacity"])
+    assert "Capacity cannot be lower than the 2 reservations already made" in str(
+        errors["capacity"]
+    )
     assert GroupSession.objects.values().get(pk=world.session.pk) == before
 
 
@@ -245,23 +239,31 @@ def test_a_court_clash_is_a_form_error(web, world):
     )
 
     assert response.status_code == 200
-    assert "The court is in use" in str(response.context["adminform"].form.errors["court"])
+    error = str(response.context["adminform"].form.errors["court"])
+    assert f"{world.court.name} is in use then: {world.group_type.name}" in error
     clash.refresh_from_db()
     assert clash.court is None
 
 
 def test_a_coach_of_another_academy_cannot_be_assigned(web, world):
-    data = session_form(world.session)
-    data.update(
-        {
-            "assignments-TOTAL_FORMS": 2,
-            "assignments-1-session": world.session.pk,
-            "assignments-1-coach": world.foreign_coach.pk,
-        }
-    )
+    data = session_form(world.session, coaches=[world.coach.pk, world.foreign_coach.pk])
     response = web.post(url(GroupSession, "change", world.session.pk), data)
     assert response.status_code == 200
+    assert "That belongs to another academy." in str(response.context["adminform"].form.errors)
     assert not StaffAssignment.objects.filter(coach=world.foreign_coach, session=world.session)
+
+
+def test_a_busy_coach_is_a_form_error_naming_the_clash(web, world):
+    data = session_form(world.session2, coaches=[world.coach.pk])
+    data["starts_at_1"] = timezone.localtime(world.session.starts_at).time().isoformat()
+    data["starts_at_0"] = timezone.localtime(world.session.starts_at).date().isoformat()
+    data["ends_at_0"] = timezone.localtime(world.session.ends_at).date().isoformat()
+    data["ends_at_1"] = timezone.localtime(world.session.ends_at).time().isoformat()
+    response = web.post(url(GroupSession, "change", world.session2.pk), data)
+    assert response.status_code == 200
+    error = str(response.context["adminform"].form.errors["coaches"])
+    assert f"{world.coach.display_name} is teaching then" in error
+    assert list(world.session2.coaches.all()) == [world.coach2]
 
 
 def test_adding_a_session_in_the_admin(web, world):
@@ -277,11 +279,7 @@ def test_adding_a_session_in_the_admin(web, world):
         "ends_at_1": ends_at.time().isoformat(),
         "court": world.court.pk,
         "capacity": 6,
-        "assignments-TOTAL_FORMS": 1,
-        "assignments-INITIAL_FORMS": 0,
-        "assignments-MIN_NUM_FORMS": 0,
-        "assignments-MAX_NUM_FORMS": 1000,
-        "assignments-0-coach": world.coach.pk,
+        "coaches": [world.coach.pk],
     }
     response = web.post(url(GroupSession, "add"), data)
     assert response.status_code == 302

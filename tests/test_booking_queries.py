@@ -3,9 +3,9 @@
 The contended-reservation benchmark is bound by CPU per booking, most of it spent building and
 waiting on queries, so the query counts of the hot path are pinned here: a new query on it has to
 be a deliberate choice. The rest checks that the shortcuts taken for those counts lose nothing:
-the live change and the toasts stay as informative as before, the look-ups change capture
-remembers within a transaction never outlive the rows they were read from, and the refusals
-that come from a constraint (no savepoint around the insert any more) still write nothing.
+the events a booking says (read nothing in its transaction) still route to the same changes and
+toasts after COMMIT, a rolled-back savepoint says nothing, and the refusals that come from a
+constraint (no savepoint around the insert) still write nothing.
 """
 
 from __future__ import annotations
@@ -17,22 +17,23 @@ from django.db import transaction
 from django.db.models.signals import pre_save
 
 from bookings.errors import BookingError
-from bookings.models import GuardianLink, IdempotencyKey, Player, SessionReservation
+from bookings.live.changes import Change
+from bookings.models import IdempotencyKey, Player, SessionReservation
 from bookings.services import reservation_cancel, reservation_create
-from realtime import capture
-from realtime.changes import Change
+from realtime import publisher
+from realtime.events import Event, Note, route
 from scheduling.models import GroupSession
 from tests.factories import build_world, reserve
 
 # Statements per operation, counted as production runs them (these tests commit for real; the
-# log includes BEGIN and COMMIT or ROLLBACK). A reservation is those two and 8 more: the
+# log includes BEGIN and COMMIT or ROLLBACK). A reservation is those two and 7 more: the
 # principal, the player's lock, the session's lock (with its academy and type), the previous
-# reservation, the overlap check, the insert or reactivation, the session's coaches and the
-# player's guardians in one (for the change and the toasts), the session's count. A cancellation
-# is 2 + 6: the principal, the session's lock, the reservation's lock (with its player), its
-# update, the coaches and guardians, the session's count. (Before: 2 + 21 and 2 + 16.)
-RESERVE = 2 + 8
-CANCEL = 2 + 6
+# reservation, the overlap check, the insert or reactivation, the session's count. A
+# cancellation is 2 + 5: the principal, the session's lock, the reservation (with its player),
+# its update, the session's count. Who hears of it (coaches, guardians) is read after COMMIT, by
+# the publisher, outside the locks. (Before: 2 + 21 and 2 + 16, then 2 + 8 and 2 + 6.)
+RESERVE = 2 + 7
+CANCEL = 2 + 5
 # The benchmark's most common outcome: the principal, the two locks, the previous reservation.
 REFUSED_FULL = 2 + 4
 
@@ -98,16 +99,24 @@ class TestQueryCounts:
 
 @pytest.fixture
 def published(monkeypatch):
-    """Every (changes, notes) capture hands to the publisher after COMMIT."""
-    sent: list[tuple[list[Change], list[tuple[int, str]]]] = []
-    monkeypatch.setattr(capture, "publish", lambda changes, notes: sent.append((changes, notes)))
+    """Every batch of events handed to the publisher after COMMIT."""
+    sent: list[list[Event]] = []
+
+    class Recorder:
+        def submit(self, events, notes=None):  # type: ignore[no-untyped-def]
+            sent.append(events)
+
+        def wait_idle(self, timeout):  # type: ignore[no-untyped-def]
+            return True
+
+    monkeypatch.setattr(publisher, "get_publisher", lambda: Recorder())
     return sent
 
 
 def test_changes_and_toasts_are_as_informative_as_before(world, published):
-    """The values the capture used to read afresh, now taken from the service's locked rows and
-    read once per transaction: same changes (the reservation's, then its session's count), same
-    toasts, for the family, a coach and the front desk."""
+    """A booking says one event, from the reservation row alone; routed after COMMIT, it gives
+    the same change (its session's day, coach, player, family) and the same toasts as before,
+    for the family, a coach and the front desk."""
     w = world
     session, coach_user = w.session, w.coach_user
     day = session.starts_at.astimezone(w.academy.tz).date()
@@ -115,88 +124,74 @@ def test_changes_and_toasts_are_as_informative_as_before(world, published):
     title = session.display_title
     now = session.starts_at - timedelta(days=2)
 
-    def changes_of(player, guardians):
-        common = dict(
+    def change_of(player, guardians):
+        return Change(
+            w.academy.pk,
             days={day},
             coach_ids={w.coach.pk},
+            player_ids={player.pk},
+            guardian_ids=guardians,
             group_sessions=True,
             session_ids={session.pk},
             occupancy_only=True,
         )
-        return [
-            Change(w.academy.pk, player_ids={player.pk}, guardian_ids=guardians, **common),
-            Change(w.academy.pk, **common),
-        ]
 
     def step(operation, **kwargs):
         published.clear()
         result = operation(**kwargs)
-        assert len(published) == 1  # one publish, after COMMIT
-        return result, published[0]
+        assert len(published) == 1 and len(published[0]) == 1  # one event, after COMMIT
+        assert published[0][0].name == "reservation"
+        routing = route(published[0])
+        return result, (routing.changes, routing.notes)
 
     r, sent = step(
         reservation_create, player=w.child, session=session, actor=w.parent_user, now=now
     )
     assert sent == (
-        changes_of(w.child, {w.parent_user.pk}),
-        [(coach_user.pk, f"New booking: Leo, {when} {title}")],
+        [change_of(w.child, {w.parent_user.pk})],
+        [Note(coach_user.pk, f"New booking: Leo, {when} {title}")],
     )
 
     _, sent = step(reservation_cancel, reservation=r, actor=w.coach_user, now=now)
     assert sent == (
-        changes_of(w.child, {w.parent_user.pk}),
-        [(w.parent_user.pk, f"{w.coach.display_name} cancelled {title} on {when} for Leo.")],
+        [change_of(w.child, {w.parent_user.pk})],
+        [Note(w.parent_user.pk, f"{w.coach.display_name} cancelled {title} on {when} for Leo.")],
     )
 
     r, sent = step(
         reservation_create, player=w.player, session=session, actor=w.player_user, now=now
     )
     assert sent == (
-        changes_of(w.player, set()),
-        [(coach_user.pk, f"New booking: Mia, {when} {title}")],
+        [change_of(w.player, set())],
+        [Note(coach_user.pk, f"New booking: Mia, {when} {title}")],
     )
 
     _, sent = step(reservation_cancel, reservation=r, actor=w.player_user, now=now)
     assert sent == (
-        changes_of(w.player, set()),
-        [(coach_user.pk, f"Cancelled: Mia, {when} {title}")],
+        [change_of(w.player, set())],
+        [Note(coach_user.pk, f"Cancelled: Mia, {when} {title}")],
     )
 
     r, _ = step(reservation_create, player=w.child2, session=session, actor=w.parent_user, now=now)
     _, sent = step(reservation_cancel, reservation=r, actor=w.staff_user, now=now)
     assert sent == (
-        changes_of(w.child2, {w.parent_user.pk}),
-        [(w.parent_user.pk, f"The academy cancelled {title} on {when} for Ada.")],
+        [change_of(w.child2, {w.parent_user.pk})],
+        [Note(w.parent_user.pk, f"The academy cancelled {title} on {when} for Ada.")],
     )
 
 
-class TestLookUpsRememberedPerTransaction:
-    def test_a_write_of_a_source_row_is_seen_at_once(self, world):
-        with transaction.atomic():
-            assert capture._guardians(world.child.pk) == {world.parent_user.pk}
-            GuardianLink.objects.create(guardian=world.other_parent_user, player=world.child)
-            assert capture._guardians(world.child.pk) == {
-                world.parent_user.pk,
-                world.other_parent_user.pk,
-            }
-
-    def test_reads_of_a_rolled_back_savepoint_are_not_reused(self, world):
-        with transaction.atomic():
-            assert capture._guardians(world.child.pk) == {world.parent_user.pk}
-            with pytest.raises(RuntimeError), transaction.atomic():
-                GuardianLink.objects.create(guardian=world.other_parent_user, player=world.child)
-                capture._guardians(world.child.pk)  # read (and remembered) inside, then undone
-                raise RuntimeError
-            assert capture._guardians(world.child.pk) == {world.parent_user.pk}
-
-    def test_returned_values_are_copies(self, world):
-        with transaction.atomic():
-            capture._guardians(world.child.pk).add(-1)
-            capture._session_coaches(world.session.pk)[-1] = -1
-            assert capture._guardians(world.child.pk) == {world.parent_user.pk}
-            assert capture._session_coaches(world.session.pk) == {
-                world.coach.pk: world.coach_user.pk
-            }
+def test_a_rolled_back_savepoint_says_nothing(world, published):
+    now = world.session.starts_at - timedelta(days=2)
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            reservation_create(
+                player=world.player, session=world.session, actor=world.player_user, now=now
+            )
+            raise RuntimeError  # undoes the reservation, and what it said
+        reservation_create(
+            player=world.child, session=world.session, actor=world.parent_user, now=now
+        )
+    assert [[e.data["player"] for e in events] for events in published] == [[world.child.pk]]
 
 
 # -- refusals from a constraint, now without a savepoint around the insert ------------------------

@@ -5,15 +5,23 @@ from datetime import timedelta
 
 import pytest
 
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.changes import Change
+from bookings.live.grids import DayGrid, LessonSlots
 from realtime import fragments
-from realtime.changes import Change
+from realtime.publisher import affected_keys
+from realtime.render_pass import one_pass
+from realtime.streams import dom_id
 from tests.factories import make_session
 
 
-def week_key(world, who="staff"):
+def week_key(world, coach=None):
+    """The key of the world's session's week: the staff calendar, or a coach's."""
     first = world.session.starts_at.astimezone(world.academy.tz).date()
     monday = first - timedelta(days=first.weekday())
-    return f"calendar:a{world.academy.pk}:{monday.isoformat()}:7d:{who}", monday
+    if coach is None:
+        return StaffCalendar(world.academy.pk, monday, 7).key, monday
+    return CoachCalendar(coach.pk, world.academy.pk, monday, 7).key, monday
 
 
 @pytest.mark.django_db
@@ -29,7 +37,7 @@ def test_an_occupancy_change_pushes_only_that_sessions_card(world):
     change = Change(
         world.academy.pk, session_ids={world.session.pk}, occupancy_only=True, group_sessions=True
     )
-    html = fragments.render_change(fragment, change)
+    html = fragment.render_change(change)
     assert f'id="cal-g{world.session.pk}" hx-swap-oob="outerHTML"' in html
     assert f"cal-g{other.pk}" not in html
     assert "calendar-7d" not in html  # not the whole week
@@ -40,16 +48,12 @@ def test_a_structural_change_pushes_the_touched_days_columns(world):
     key, _ = week_key(world)
     day = world.session.starts_at.astimezone(world.academy.tz).date()
     fragment = fragments.resolve(key)
-    html = fragments.render_change(
-        fragment, Change(world.academy.pk, days={day}, group_sessions=True)
-    )
+    html = fragment.render_change(Change(world.academy.pk, days={day}, group_sessions=True))
     assert html.count('class="cal-day"') == 1
     assert f'id="cal-day-{day:%Y%m%d}" hx-swap-oob="outerHTML"' in html
     # a change on every day of the week (or on unknown days) re-renders the whole fragment
-    whole = fragments.render_change(
-        fragment, Change(world.academy.pk, days=None, group_sessions=True)
-    )
-    assert whole.startswith(f'<div id="{fragments.dom_id(key)}"') and "calendar-7d" in whole
+    whole = fragment.render_change(Change(world.academy.pk, days=None, group_sessions=True))
+    assert whole.startswith(f'<div id="{dom_id(key)}"') and "calendar-7d" in whole
 
 
 @pytest.mark.django_db
@@ -58,7 +62,7 @@ def test_a_coachs_card_shows_names_only_on_their_own_sessions(world):
 
     reserve(world.session, world.player)
     reserve(world.session2, world.child)
-    key, _ = week_key(world, who=f"c{world.coach.pk}")
+    key, _ = week_key(world, world.coach)
     fragment = fragments.resolve(key)
     change = Change(
         world.academy.pk,
@@ -66,7 +70,7 @@ def test_a_coachs_card_shows_names_only_on_their_own_sessions(world):
         occupancy_only=True,
         group_sessions=True,
     )
-    html = fragments.render_change(fragment, change)
+    html = fragment.render_change(change)
     assert world.player.full_name in html  # coach's own session
     assert world.child.full_name not in html  # coach2's session: occupancy only
 
@@ -91,17 +95,17 @@ def test_the_day_grid_pushes_only_the_touched_sessions_row(world):
     from tests.factories import reserve
 
     reserve(world.session, world.player)
-    fragment = fragments.resolve(f"day:a{world.academy.pk}:{day_of(world).isoformat()}")
+    fragment = fragments.resolve(DayGrid(world.academy.pk, day_of(world)).key)
     whole = fragment.render()
     assert f'<li id="day-s{world.session.pk}" class="session' in whole  # the row the push replaces
-    html = fragments.render_change(fragment, occupancy_change(world, world.session))
+    html = fragment.render_change(occupancy_change(world, world.session))
     assert html.lstrip().startswith(f'<li id="day-s{world.session.pk}" hx-swap-oob="outerHTML"')
     assert html.count("<li ") == 1
     assert "3 of 4 spots left" in html
     # Anything else (a session added, moved or cancelled) re-renders the whole grid.
     structural = Change(world.academy.pk, days={day_of(world)}, group_sessions=True)
-    assert fragments.render_change(fragment, structural).startswith(
-        f'<div id="{fragment.dom_id}" class="live-fragment"'
+    assert fragment.render_change(structural).startswith(
+        f'<div id="{dom_id(fragment.key)}" class="live-fragment"'
     )
 
 
@@ -110,25 +114,25 @@ def test_the_coachs_day_pushes_only_the_touched_card(world):
     from tests.factories import reserve
 
     reserve(world.session, world.player)
-    key = f"coachday:c{world.coach.pk}:{day_of(world).isoformat()}"
-    html = fragments.render_change(fragments.resolve(key), occupancy_change(world, world.session))
+    key = CoachDay(world.coach.pk, day_of(world)).key
+    html = fragments.resolve(key).render_change(occupancy_change(world, world.session))
     card = f'<article id="cal-g{world.session.pk}" hx-swap-oob="outerHTML"'
     assert html.lstrip().startswith(card)
     assert world.player.full_name in html  # their own session: names
     # another coach's session touched in the same batch is not on this coach's day
-    other = fragments.render_change(fragments.resolve(key), occupancy_change(world, world.session2))
+    other = fragments.resolve(key).render_change(occupancy_change(world, world.session2))
     assert other == ""
 
 
 @pytest.mark.django_db
 def test_a_reservation_does_not_touch_lesson_slots(world):
-    key = f"slots:c{world.coach.pk}:t{world.lesson_type.pk}:{day_of(world).isoformat()}"
+    key = LessonSlots(world.coach.pk, world.lesson_type.pk, day_of(world)).key
     occupancy = occupancy_change(world, world.session)
-    assert fragments.affected_keys([key], occupancy) == []
+    assert affected_keys([key], occupancy) == []
     moved = Change(
         world.academy.pk, days={day_of(world)}, coach_ids={world.coach.pk}, group_sessions=True
     )
-    assert fragments.affected_keys([key], moved) == [key]
+    assert affected_keys([key], moved) == [key]
 
 
 @pytest.mark.django_db
@@ -140,20 +144,20 @@ def test_one_pass_shares_reads_and_renders_but_never_names(world, django_assert_
 
     reserve(world.session, world.player)
     staff_key, _ = week_key(world)
-    coach_key, _ = week_key(world, who=f"c{world.coach.pk}")
-    other_key, _ = week_key(world, who=f"c{world.coach2.pk}")
+    coach_key, _ = week_key(world, world.coach)
+    other_key, _ = week_key(world, world.coach2)
     change = occupancy_change(world, world.session)
-    with fragments.one_pass():
+    with one_pass():
         keys = [staff_key, coach_key, other_key, staff_key, other_key]
         found = [fragments.resolve(key) for key in keys]
         # after the first resolve: a Coach row per coach calendar, one read of the touched
         # session (sessions, coaches, reservations); the second round only hits the cache
         with django_assert_max_num_queries(4):
-            pushed = [fragments.render_change(f, change) for f in found]
+            pushed = [f.render_change(change) for f in found]
     staff, coach, other, staff_again, other_again = pushed
     assert world.player.full_name in staff and world.player.full_name in coach
     assert world.player.full_name not in other and "1/4 booked" in other
     assert "Cancel session" in coach and "Cancel session" not in other
     assert staff_again == staff and other_again == other
     # the same renders outside a pass (nothing cached) are identical
-    assert [fragments.render_change(fragments.resolve(k), change) for k in keys] == pushed
+    assert [fragments.resolve(k).render_change(change) for k in keys] == pushed

@@ -30,11 +30,14 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+
+from bookings.live.calendars import CoachDay
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(180)]
 
@@ -559,10 +562,10 @@ async def _booking_reaches_coach_and_parent(stack: Stack) -> list[str]:
         LiveClient, "stranger", stranger_b, "/parent/?tab=reservations"
     )
     clients = [coach, family, page, stranger]
-    coach_key = f"coachday:c{w['coach']}:{d3}"
+    coach_key = CoachDay(w["coach"], date.fromisoformat(d3)).key
     family_key = family.keys[0]
-    assert coach.keys == [coach_key] and family_key.startswith("reservations:f")
-    assert stranger.keys[0].startswith("reservations:f") and stranger.keys != family.keys
+    assert coach.keys == [coach_key] and family_key.startswith("reservations:family:")
+    assert stranger.keys[0].startswith("reservations:family:") and stranger.keys != family.keys
     try:
         for client in clients:
             await client.connect()
@@ -707,7 +710,7 @@ async def _killed_worker_clients_reconnect_and_converge(stack: Stack) -> list[st
         converged_after = time.perf_counter() - t_kill
         for client in clients:
             shown = " ".join(h for _, h in client.state.values())
-            if client.keys[0].startswith(("coachday", "calendar")):
+            if client.keys[0].startswith(("coachday:", "calendar:", "coachcal:")):
                 assert all(n in shown for n in names), client.name
             elif client.browser is other:
                 assert "Kai Brambleworth" in shown and "Leo" not in shown, client.name

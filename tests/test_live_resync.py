@@ -11,16 +11,20 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client
 
 from bookings import services
 from bookings.access import Principal
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.lists import Reservations, Schedule
 from realtime import fragments
 from realtime.publisher import get_publisher
 from realtime.store import get_store
+from realtime.streams import dom_id
 from realtime.tokens import verify_streams
 from tests.factories import days_ahead
 
@@ -35,17 +39,18 @@ def keys_of(w):  # type: ignore[no-untyped-def]
     d3 = days_ahead(3)
     monday = d3 - timedelta(days=d3.weekday())
     a = w.academy.pk
-    return {
-        "res_f": f"reservations:f{w.parent_user.pk}",
-        "sched_p": f"schedule:p{w.child.pk}",
-        "res_p_other": f"reservations:p{w.other_child.pk}",
-        "day": f"day:a{a}:{d3}",
-        "slots": f"slots:c{w.coach.pk}:t{w.lesson_type.pk}:{d3}",
-        "coachday": f"coachday:c{w.coach.pk}:{d3}",
-        "cal_staff": f"calendar:a{a}:{monday}:7d:staff",
-        "cal_coach": f"calendar:a{a}:{d3}:1d:c{w.coach.pk}",
-        "b_day": f"day:a{w.other_academy.pk}:{d3}",
+    shown = {
+        "res_f": Reservations.of_family(w.parent_user.pk),
+        "sched_p": Schedule.of_player(w.child.pk),
+        "res_p_other": Reservations.of_player(w.other_child.pk),
+        "day": DayGrid(a, d3),
+        "slots": LessonSlots(w.coach.pk, w.lesson_type.pk, d3),
+        "coachday": CoachDay(w.coach.pk, d3),
+        "cal_staff": StaffCalendar(a, monday, 7),
+        "cal_coach": CoachCalendar(w.coach.pk, a, d3, 1),
+        "b_day": DayGrid(w.other_academy.pk, d3),
     }
+    return {name: fragment.key for name, fragment in shown.items()}
 
 
 def resync(client: Client, *keys: str):  # type: ignore[no-untyped-def]
@@ -74,13 +79,13 @@ def test_resync_returns_out_of_band_fragments_for_allowed_keys(world):  # type: 
         response = resync(login(user), *keys)
         assert response.status_code == 200, (user, keys)
         body = response.content.decode()
-        assert oob_ids(body) == [fragments.dom_id(key) for key in keys]
+        assert oob_ids(body) == [dom_id(key) for key in keys]
         assert response["Cache-Control"] == "no-store"
         seqs = json.loads(response["X-Live-Seqs"])
         assert set(seqs) == set(keys) and all(isinstance(n, int) for n in seqs.values())
         # The same HTML a push carries: one render per key, from the key alone.
-        principal = Principal.load(user)
-        expected = "".join(f.render(oob=True) for f in fragments.resolve_allowed(keys, principal))
+        viewer = Principal.load(user)
+        expected = "".join(f.render(oob=True) for f in fragments.resolve_allowed(keys, viewer))
         assert body == expected
 
 
@@ -97,9 +102,9 @@ def test_resync_refuses_any_key_the_user_may_not_read(world):  # type: ignore[no
         (world.coach_user, [k["cal_staff"]]),
         (world.foreign_staff_user, [k["day"]]),  # another academy
         (world.foreign_coach_user, [k["slots"]]),
-        (world.parent_user, ["reservations:p999999999"]),  # names nothing
+        (world.parent_user, [Reservations.of_player(999999999).key]),  # names nothing
         (world.parent_user, ["nonsense"]),
-        (world.parent_user, [f"day:a{world.academy.pk}:2001-01-01"]),  # too far away
+        (world.parent_user, [DayGrid(world.academy.pk, date(2001, 1, 1)).key]),  # too far away
     ]
     for user, keys in refused:
         response = resync(login(user), *keys)
@@ -119,7 +124,7 @@ def test_single_fragment_endpoint(world):  # type: ignore[no-untyped-def]
     response = login(world.parent_user).get(f"/live/{k['res_f']}/")
     assert response.status_code == 200
     assert "hx-swap-oob" not in response.content.decode()
-    assert f'id="{fragments.dom_id(k["res_f"])}"' in response.content.decode()
+    assert f'id="{dom_id(k["res_f"])}"' in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,31 +162,40 @@ def page_contract(body: str) -> tuple[list[str], str]:
 @pytest.mark.django_db
 def test_every_live_page_names_its_streams_and_signs_them_for_its_user(world):  # type: ignore[no-untyped-def]
     w = world
-    d3 = days_ahead(3).isoformat()
+    day = days_ahead(3)
+    d3 = day.isoformat()
     a = w.academy.pk
-    monday = (days_ahead(3) - timedelta(days=days_ahead(3).weekday())).isoformat()
+    monday = day - timedelta(days=day.weekday())
     pages = [
-        (w.player_user, "/player/", [f"schedule:p{w.player.pk}"]),
-        (w.player_user, "/player/?tab=reservations", [f"reservations:p{w.player.pk}"]),
+        (w.player_user, "/player/", [Schedule.of_player(w.player.pk).key]),
+        (w.player_user, "/player/?tab=reservations", [Reservations.of_player(w.player.pk).key]),
         (
             w.player_user,
             f"/player/schedule/?date={d3}&coach={w.coach.pk}&type={w.lesson_type.pk}",
-            [f"day:a{a}:{d3}", f"slots:c{w.coach.pk}:t{w.lesson_type.pk}:{d3}"],
+            [DayGrid(a, day).key, LessonSlots(w.coach.pk, w.lesson_type.pk, day).key],
         ),
-        (w.parent_user, "/parent/", [f"schedule:f{w.parent_user.pk}"]),
-        (w.parent_user, "/parent/?tab=reservations", [f"reservations:f{w.parent_user.pk}"]),
-        (w.parent_user, f"/parent/?player={w.child.pk}", [f"schedule:p{w.child.pk}"]),
+        (w.parent_user, "/parent/", [Schedule.of_family(w.parent_user.pk).key]),
+        (
+            w.parent_user,
+            "/parent/?tab=reservations",
+            [Reservations.of_family(w.parent_user.pk).key],
+        ),
+        (w.parent_user, f"/parent/?player={w.child.pk}", [Schedule.of_player(w.child.pk).key]),
         (w.parent_user, "/parent/schedule/", None),
-        (w.coach_user, f"/coach/?date={d3}", [f"coachday:c{w.coach.pk}:{d3}"]),
+        (w.coach_user, f"/coach/?date={d3}", [CoachDay(w.coach.pk, day).key]),
         (
             w.coach_user,
             f"/coach/?tab=full&date={d3}",
-            [f"calendar:a{a}:{d3}:1d:c{w.coach.pk}"],
+            [CoachCalendar(w.coach.pk, a, day, 1).key],
         ),
-        (w.coach_user, f"/coach/schedule/?date={d3}", [f"calendar:a{a}:{monday}:7d:c{w.coach.pk}"]),
-        (w.staff_user, f"/staff/calendar/?date={d3}", [f"calendar:a{a}:{monday}:7d:staff"]),
-        (w.staff_user, f"/staff/calendar/?view=day&date={d3}", [f"calendar:a{a}:{d3}:1d:staff"]),
-        (w.staff_user, f"/staff/players/{w.child.pk}/", [f"schedule:p{w.child.pk}"]),
+        (
+            w.coach_user,
+            f"/coach/schedule/?date={d3}",
+            [CoachCalendar(w.coach.pk, a, monday, 7).key],
+        ),
+        (w.staff_user, f"/staff/calendar/?date={d3}", [StaffCalendar(a, monday, 7).key]),
+        (w.staff_user, f"/staff/calendar/?view=day&date={d3}", [StaffCalendar(a, day, 1).key]),
+        (w.staff_user, f"/staff/players/{w.child.pk}/", [Schedule.of_player(w.child.pk).key]),
         (w.staff_user, f"/staff/players/{w.child.pk}/book/", None),
         (w.admin_user, "/staff/calendar/", None),
     ]
@@ -208,7 +222,7 @@ def test_every_live_page_names_its_streams_and_signs_them_for_its_user(world):  
             assert set(expected) <= set(keys), url
         # Each named fragment is on the page, and the action form reports the same keys.
         for key in keys:
-            assert f'id="{fragments.dom_id(key)}"' in body, (url, key)
+            assert f'id="{dom_id(key)}"' in body, (url, key)
         assert f'name="live" value="{" ".join(keys)}"' in body, url
         # The token carries exactly these streams, for this user and nobody else.
         assert verify_streams(token, user.pk) == keys, url

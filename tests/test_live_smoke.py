@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 import pytest
@@ -5,8 +6,10 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from bookings.live.lists import Reservations
 from bookings.services import reservation_create
 from config.asgi import application
+from realtime.publisher import get_publisher
 from realtime.tokens import sign_streams
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -35,7 +38,8 @@ async def test_parent_gets_the_reservation_fragment():
     from tests.factories import build_world
 
     world = await sync_to_async(build_world)()
-    key = f"reservations:f{world.parent_user.pk}"
+    assert await asyncio.to_thread(get_publisher().wait_idle, 10.0)  # the world's own events
+    key = Reservations.of_family(world.parent_user.pk).key
     comm = await connect(world.parent_user, [key])
     ready = json.loads(await comm.receive_from(timeout=5))
     assert ready["t"] == "ready"

@@ -31,13 +31,18 @@ from django.db import OperationalError, transaction
 from django.test import Client
 
 from bookings import services
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.lists import Reservations, Schedule
 from bookings.models import GuardianLink, Player, SessionReservation
 from config.asgi import application
 from config.settings import channel_layers
-from realtime import fragments, hub, tokens
-from realtime.changes import Change
-from realtime.publisher import fragment_message, get_publisher, group_name
+from realtime import hub, messages, tokens
+from realtime.events import Event, Note
+from realtime.fragments import resolve
+from realtime.publisher import get_publisher
 from realtime.store import get_store
+from realtime.streams import group_name, user_stream
 from realtime.tokens import sign_streams
 from tests.factories import build_world, days_ahead, local
 
@@ -63,29 +68,30 @@ def _world():  # type: ignore[no-untyped-def]
     w.d4 = days_ahead(4)  # w.session2 (coach2, 10:00)
     w.monday = w.d3 - timedelta(days=w.d3.weekday())
     a, b = w.academy.pk, w.other_academy.pk
-    w.k = {
-        "res_f": f"reservations:f{w.parent_user.pk}",
-        "sched_f": f"schedule:f{w.parent_user.pk}",
-        "res_p": f"reservations:p{w.child.pk}",
-        "sched_p": f"schedule:p{w.child.pk}",
-        "res_f_other": f"reservations:f{w.other_parent_user.pk}",
-        "res_p_mia": f"reservations:p{w.player.pk}",
-        "day": f"day:a{a}:{w.d3}",
-        "slots": f"slots:c{w.coach.pk}:t{w.lesson_type.pk}:{w.d3}",
-        "coachday": f"coachday:c{w.coach.pk}:{w.d3}",
-        "coachday2": f"coachday:c{w.coach2.pk}:{w.d3}",
-        "cal1_staff": f"calendar:a{a}:{w.d3}:1d:staff",
-        "cal7_staff": f"calendar:a{a}:{w.monday}:7d:staff",
-        "cal1_coach": f"calendar:a{a}:{w.d3}:1d:c{w.coach.pk}",
-        "cal7_coach": f"calendar:a{a}:{w.monday}:7d:c{w.coach.pk}",
-        "cal1_coach2": f"calendar:a{a}:{w.d3}:1d:c{w.coach2.pk}",
-        "cal7_coach2": f"calendar:a{a}:{w.monday}:7d:c{w.coach2.pk}",
-        "b_cal_staff": f"calendar:a{b}:{w.d3}:1d:staff",
-        "b_day": f"day:a{b}:{w.d3}",
-        "b_coachday": f"coachday:c{w.foreign_coach.pk}:{w.d3}",
-        "b_cal7_coach": f"calendar:a{b}:{w.monday}:7d:c{w.foreign_coach.pk}",
-        "b_res_f": f"reservations:f{w.foreign_parent_user.pk}",
+    fragments = {
+        "res_f": Reservations.of_family(w.parent_user.pk),
+        "sched_f": Schedule.of_family(w.parent_user.pk),
+        "res_p": Reservations.of_player(w.child.pk),
+        "sched_p": Schedule.of_player(w.child.pk),
+        "res_f_other": Reservations.of_family(w.other_parent_user.pk),
+        "res_p_mia": Reservations.of_player(w.player.pk),
+        "day": DayGrid(a, w.d3),
+        "slots": LessonSlots(w.coach.pk, w.lesson_type.pk, w.d3),
+        "coachday": CoachDay(w.coach.pk, w.d3),
+        "coachday2": CoachDay(w.coach2.pk, w.d3),
+        "cal1_staff": StaffCalendar(a, w.d3, 1),
+        "cal7_staff": StaffCalendar(a, w.monday, 7),
+        "cal1_coach": CoachCalendar(w.coach.pk, a, w.d3, 1),
+        "cal7_coach": CoachCalendar(w.coach.pk, a, w.monday, 7),
+        "cal1_coach2": CoachCalendar(w.coach2.pk, a, w.d3, 1),
+        "cal7_coach2": CoachCalendar(w.coach2.pk, a, w.monday, 7),
+        "b_cal_staff": StaffCalendar(b, w.d3, 1),
+        "b_day": DayGrid(b, w.d3),
+        "b_coachday": CoachDay(w.foreign_coach.pk, w.d3),
+        "b_cal7_coach": CoachCalendar(w.foreign_coach.pk, b, w.monday, 7),
+        "b_res_f": Reservations.of_family(w.foreign_parent_user.pk),
     }
+    w.k = {name: fragment.key for name, fragment in fragments.items()}
     return w
 
 
@@ -113,7 +119,9 @@ def backend(request, settings):  # type: ignore[no-untyped-def]
 
 @pytest_asyncio.fixture
 async def w():  # type: ignore[no-untyped-def]
-    return await sync_to_async(_world)()
+    world = await sync_to_async(_world)()
+    await settle()  # what building the world said is published before any socket opens
+    return world
 
 
 @pytest_asyncio.fixture
@@ -195,7 +203,7 @@ async def collect(*socks: Sock) -> list[list[dict[str, Any]]]:
     list proves nothing was sent, without guessing a timeout.
     """
     markers = {id(sock): f"{FENCE}{uuid.uuid4().hex}" for sock in socks}
-    get_publisher().submit([], [(sock.user.pk, markers[id(sock)]) for sock in socks])
+    get_publisher().submit([], [Note(sock.user.pk, markers[id(sock)]) for sock in socks])
     await settle()
     results = []
     for sock in socks:
@@ -604,14 +612,14 @@ async def test_a_failed_render_still_shows_the_page_it_is_behind(backend, w, soc
     change on that stream."""
     k = w.k
     parent = await live(sockets, w.parent_user, [k["res_f"], k["res_p"]])
-    real_resolve = fragments.resolve
+    real_resolve = resolve
 
     def flaky(key):  # type: ignore[no-untyped-def]
         if key == k["res_p"]:
             raise OperationalError("too many clients already")
         return real_resolve(key)
 
-    with mock.patch("realtime.fragments.resolve", flaky):
+    with mock.patch("realtime.publisher.resolve", flaky):
         await sync_to_async(services.reservation_create)(
             player=w.child, session=w.session, actor=w.parent_user
         )
@@ -684,13 +692,14 @@ async def test_access_check_finishes_before_the_next_message_is_written(backend,
     child_socket = await live(sockets, w.parent_user, [k["res_p"]])
     link = GuardianLink.objects.filter(guardian=w.parent_user, player=w.child)
     await sync_to_async(link._raw_delete)(link.db)  # no signal: we play the publisher
-    secret = fragment_message(k["res_p"], 99, "<p>Leo's secret</p>")
+    secret = messages.fragment(k["res_p"], 99, "<p>Leo's secret</p>")
+    own = user_stream(w.parent_user.pk)
     if backend == "memory":
-        hub.deliver_local(f"access:u{w.parent_user.pk}", json.dumps({"t": "access"}))
+        hub.deliver_local(own, messages.ACCESS_CHECK)
         hub.deliver_local(k["res_p"], secret)
     else:
         layer = get_channel_layer()
-        for key, text in [(f"access:u{w.parent_user.pk}", '{"t":"access"}'), (k["res_p"], secret)]:
+        for key, text in [(own, messages.ACCESS_CHECK), (k["res_p"], secret)]:
             await layer.group_send(
                 group_name(key), {"type": "live.message", "key": key, "text": text}
             )
@@ -711,7 +720,8 @@ async def test_a_failed_access_check_closes_that_socket_and_delivery_goes_on(  #
         raise OperationalError("the database went away")
 
     with mock.patch("realtime.consumers.authorize", unavailable):
-        get_publisher().submit([Change(w.academy.pk, user_ids={w.parent_user.pk})], [])
+        staff_change = Event("staff", {"academy": w.academy.pk, "users": [w.parent_user.pk]})
+        get_publisher().submit([staff_change])
         got = await received_until_close(parent)
     assert got[-1]["t"] == "close" and got[-1]["code"] in {4503, 1011}
     await sync_to_async(services.reservation_create)(
@@ -764,7 +774,7 @@ async def test_unauthorized_sockets_are_refused_with_nothing_sent(w, sockets):  
         (
             "other family's child",
             w.parent_user,
-            sign_streams(w.parent_user.pk, [f"reservations:p{w.other_child.pk}"]),
+            sign_streams(w.parent_user.pk, [Reservations.of_player(w.other_child.pk).key]),
             ORIGIN,
             4403,
         ),
@@ -820,7 +830,7 @@ async def test_unauthorized_sockets_are_refused_with_nothing_sent(w, sockets):  
         (
             "a key naming nothing",
             w.parent_user,
-            sign_streams(w.parent_user.pk, ["reservations:p999999999"]),
+            sign_streams(w.parent_user.pk, [Reservations.of_player(999999999).key]),
             ORIGIN,
             4403,
         ),
@@ -832,11 +842,18 @@ async def test_unauthorized_sockets_are_refused_with_nothing_sent(w, sockets):  
             4403,
         ),
         (
+            "a user's own stream, named as a fragment",
+            w.parent_user,
+            sign_streams(w.parent_user.pk, [user_stream(w.parent_user.pk)]),
+            ORIGIN,
+            4403,
+        ),
+        (
             "a week not starting on Monday",
             w.staff_user,
             sign_streams(
                 w.staff_user.pk,
-                [f"calendar:a{w.academy.pk}:{w.monday + timedelta(days=1)}:7d:staff"],
+                [StaffCalendar(w.academy.pk, w.monday + timedelta(days=1), 7).key],
             ),
             ORIGIN,
             4403,
@@ -871,7 +888,7 @@ async def test_bad_frames_close_the_socket_and_ping_answers(w, sockets):  # type
         ({"text_data": "{not json"}, {4400}),
         ({"text_data": "[]"}, {4400}),
         ({"text_data": '"ping"'}, {4400}),
-        ({"text_data": '{"t":"subscribe","k":"reservations:p1"}'}, {4400}),
+        ({"text_data": '{"t":"subscribe","k":"reservations:player:1"}'}, {4400}),
         ({"text_data": '{"type":"ping"}'}, {4400}),
     ]
     for frame, codes in cases:

@@ -10,7 +10,7 @@ names it may not read.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
@@ -20,6 +20,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.lists import Reservations, Schedule
+from realtime.fragments import LiveFragment
 from scheduling.models import StaffMember
 from tests.factories import (
     book,
@@ -157,7 +161,7 @@ def pw(db):
 
 def _urls(w: SimpleNamespace) -> dict[str, str]:
     day = w.day.isoformat()
-    monday = (w.day - timedelta(days=w.day.weekday())).isoformat()  # week keys start on Monday
+    monday = w.day - timedelta(days=w.day.weekday())  # week keys start on Monday
     a = w.academy.pk
     return {
         "player_home": reverse("player_home"),
@@ -173,23 +177,23 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "staff_calendar": reverse("staff_calendar") + f"?date={day}",
         "staff_player": reverse("staff_player", args=[w.player.pk]),
         "staff_player_book": reverse("staff_player_book", args=[w.player.pk]) + f"?date={day}",
-        "live_schedule_player": _live(f"schedule:p{w.player.pk}"),
-        "live_schedule_child": _live(f"schedule:p{w.child.pk}"),
-        "live_schedule_family": _live(f"schedule:f{w.parent_user.pk}"),
-        "live_reservations_player": _live(f"reservations:p{w.player.pk}"),
-        "live_reservations_child": _live(f"reservations:p{w.child.pk}"),
-        "live_reservations_family": _live(f"reservations:f{w.parent_user.pk}"),
-        "live_slots": _live(f"slots:c{w.coach.pk}:t{w.lesson_type.pk}:{day}"),
-        "live_day": _live(f"day:a{a}:{day}"),
-        "live_coachday": _live(f"coachday:c{w.coach.pk}:{day}"),
-        "live_calendar_coach": _live(f"calendar:a{a}:{monday}:7d:c{w.coach.pk}"),
-        "live_calendar_staff": _live(f"calendar:a{a}:{monday}:7d:staff"),
-        "live_foreign_day": _live(f"day:a{w.other_academy.pk}:{day}"),
+        "live_schedule_player": _live(Schedule.of_player(w.player.pk)),
+        "live_schedule_child": _live(Schedule.of_player(w.child.pk)),
+        "live_schedule_family": _live(Schedule.of_family(w.parent_user.pk)),
+        "live_reservations_player": _live(Reservations.of_player(w.player.pk)),
+        "live_reservations_child": _live(Reservations.of_player(w.child.pk)),
+        "live_reservations_family": _live(Reservations.of_family(w.parent_user.pk)),
+        "live_slots": _live(LessonSlots(w.coach.pk, w.lesson_type.pk, w.day)),
+        "live_day": _live(DayGrid(a, w.day)),
+        "live_coachday": _live(CoachDay(w.coach.pk, w.day)),
+        "live_calendar_coach": _live(CoachCalendar(w.coach.pk, a, monday, 7)),
+        "live_calendar_staff": _live(StaffCalendar(a, monday, 7)),
+        "live_foreign_day": _live(DayGrid(w.other_academy.pk, w.day)),
     }
 
 
-def _live(key: str) -> str:
-    return reverse("live_fragment", args=[key])
+def _live(key: str | LiveFragment) -> str:
+    return reverse("live_fragment", args=[key if isinstance(key, str) else key.key])
 
 
 def client_for(user) -> Client:
@@ -350,22 +354,29 @@ def test_forged_fragment_keys_are_404(pw):
     client = client_for(pw.staff_user)
     day = pw.day.isoformat()
     a, b = pw.academy.pk, pw.other_academy.pk
+    monday = pw.day - timedelta(days=pw.day.weekday())
     for key in (
-        "nothing:p1",
-        "schedule:x1",
-        "schedule:p",
-        f"schedule:p{pw.foreign_player.pk}",
-        "schedule:p999999999999",
-        f"slots:c{pw.foreign_coach.pk}:t{pw.lesson_type.pk}:{day}",  # coach and type differ
-        f"slots:c{pw.coach.pk}:t{pw.lesson_type.pk}:2026-13-45",
-        f"day:a{a}:----------",
-        f"day:a{a}:9999-01-01",  # too far from today to render
-        f"day:a{b}:{day}",
-        f"calendar:a{a}:{day}:3d:staff",
-        f"calendar:a{a}:{day}:7d:staff",  # a week starts on Monday (the day is a Tuesday)
-        f"calendar:a{a}:{day}:7d:c{pw.foreign_coach.pk}",
-        f"calendar:a{b}:{day}:7d:staff",
-        f"coachday:c{pw.foreign_coach.pk}:{day}",
+        "nothing:1",
+        "schedule:x:1",
+        "schedule:player",
+        "schedule:player:1:2",
+        Schedule.of_player(pw.foreign_player.pk).key,
+        "schedule:player:999999999999",
+        "schedule:player:-1",
+        "schedule:player:1e3",
+        "schedule:player:\uff10",  # a digit, but not an ASCII one
+        LessonSlots(pw.foreign_coach.pk, pw.lesson_type.pk, pw.day).key,  # coach, type differ
+        f"slots:{pw.coach.pk}:{pw.lesson_type.pk}:2026-13-45",
+        f"day:{a}:----------",
+        DayGrid(a, date(9999, 1, 1)).key,  # too far from today to render
+        f"day:{a}:{day}T00",
+        DayGrid(b, pw.day).key,
+        StaffCalendar(a, monday, 3).key,
+        StaffCalendar(a, pw.day, 7).key,  # a week starts on Monday (the day is a Tuesday)
+        CoachCalendar(pw.foreign_coach.pk, a, monday, 7).key,  # not this academy's coach
+        CoachCalendar(pw.foreign_coach.pk, b, monday, 7).key,
+        StaffCalendar(b, monday, 7).key,
+        CoachDay(pw.foreign_coach.pk, pw.day).key,
         "x" * 200,
     ):
         assert client.get(_live(key)).status_code == 404, key

@@ -19,7 +19,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.live.calendars import StaffCalendar
+from bookings.live.lists import Reservations, Schedule
 from bookings.models import IdempotencyKey, IndividualBooking, SessionReservation
+from realtime.streams import dom_id
 from scheduling.models import GroupSession
 from tests.factories import (
     book,
@@ -199,8 +202,12 @@ def test_reserve_through_each_page(w, who, page_name, whom, htmx):
     else:
         assert response.redirect_chain == [(page.forms["act-form"]["fields"]["next"], 302)]
     # the page's list of what is booked now has it
-    scope = f"f{w.parent_user.pk}" if page_name == "parent_schedule" else f"p{player.pk}"
-    listed = html[html.index(f'id="live-reservations-{scope}"') :]
+    shown = (
+        Reservations.of_family(w.parent_user.pk)
+        if page_name == "parent_schedule"
+        else Reservations.of_player(player.pk)
+    )
+    listed = html[html.index(f'id="{dom_id(shown.key)}"') :]
     assert "Forehand Clinic" in listed
     reservation = SessionReservation.objects.get(session=w.session, player=player)
     assert reservation.is_active and reservation.reserved_by == getattr(w, who)
@@ -473,7 +480,7 @@ def test_already_reserved_points_at_the_list(w, htmx):
     message = f"{w.player.full_name} is already booked on this session (reserved "
     html = assert_refused(client, response, before, htmx=htmx, status=409, message=message)
     # the page's list of what is booked comes back with the existing reservation in it
-    list_id = f"live-reservations-p{w.player.pk}"
+    list_id = dom_id(Reservations.of_player(w.player.pk).key)
     assert f'id="{list_id}"' in html
     listed = html[html.index(f'id="{list_id}"') :]
     assert "Forehand Clinic" in listed
@@ -666,10 +673,10 @@ def test_forged_live_keys_do_not_leak_in_the_answer(w):
     client = client_for(w.parent_user)
     live = " ".join(
         [
-            f"reservations:p{w.other_child.pk}",
-            f"schedule:f{w.other_parent_user.pk}",
-            f"calendar:a{w.academy.pk}:{w.day3.isoformat()}:1d:staff",
-            f"reservations:p{w.child.pk}",
+            Reservations.of_player(w.other_child.pk).key,
+            Schedule.of_family(w.other_parent_user.pk).key,
+            StaffCalendar(w.academy.pk, w.day3, 1).key,
+            Reservations.of_player(w.child.pk).key,
             "garbage:::",
         ]
     )
@@ -680,7 +687,9 @@ def test_forged_live_keys_do_not_leak_in_the_answer(w):
     )
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'id="live-reservations-p{w.child.pk}"' in html  # the parent's own list only
+    own = dom_id(Reservations.of_player(w.child.pk).key)
+    assert f'id="{own}"' in html  # the parent's own list only
+    assert html.count('class="live-fragment"') == 1
     assert w.other_child.full_name not in html and "Serve Lab" not in html
     assert "live-calendar" not in html
 

@@ -13,16 +13,26 @@ import pytest
 
 from bookings.errors import BookingError
 from bookings.models import IdempotencyKey, IndividualBooking, SessionReservation
+from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
-    group_session_set_capacity,
+    group_session_create,
+    group_session_update,
     individual_booking_cancel,
     individual_booking_create,
     reservation_cancel,
     reservation_create,
 )
-from scheduling.models import Coach, CoachTimeOff, Court, GroupSession, StaffMember
-from scheduling.slots import SlotStatus, generate_slots
+from bookings.services.sessions import SessionPlan
+from scheduling.models import (
+    Coach,
+    CoachTimeOff,
+    Court,
+    GroupSession,
+    StaffAssignment,
+    StaffMember,
+)
+from scheduling.slots import SlotStatus
 from tests.factories import (
     book,
     days_ahead,
@@ -47,7 +57,7 @@ def world(module_world):
 
 
 def snapshot() -> dict[str, list[dict]]:
-    models = (SessionReservation, IndividualBooking, GroupSession, IdempotencyKey)
+    models = (SessionReservation, IndividualBooking, GroupSession, StaffAssignment, IdempotencyKey)
     return {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
 
 
@@ -577,11 +587,8 @@ class TestIndividualBookingCreate:
             world.player_user,
         )
         assert (booking.starts_at, booking.ends_at) == (slot, slot + timedelta(hours=1))
-        slots = generate_slots(
-            coach=world.coach,
-            session_type=world.lesson_type,
-            day=days_ahead(5),
-            now=slot - timedelta(days=2),
+        slots = lesson_slots(
+            world.coach, world.lesson_type, days_ahead(5), now=slot - timedelta(days=2)
         )
         assert {s.starts_at: s.status for s in slots}[slot] == SlotStatus.TAKEN
 
@@ -898,19 +905,157 @@ class TestIndividualBookingCancel:
         )
 
 
-# -- group_session_set_capacity ------------------------------------------------------------------
+# -- group_session_create and group_session_update ----------------------------------------------
 
 
-class TestGroupSessionSetCapacity:
+def plan_of(session: GroupSession, **changes) -> SessionPlan:
+    """The session as it is, with some fields changed."""
+    current = {
+        "session_type": session.session_type,
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "capacity": session.capacity,
+        "court": session.court,
+        "coaches": list(session.coaches.all()),
+        "title": session.title,
+    }
+    return SessionPlan(**{**current, **changes})
+
+
+class TestGroupSessionCreate:
+    @pytest.mark.parametrize("actor", ["staff_user", "admin_user"])
+    def test_staff_and_admin_create(self, world, actor):
+        starts = local(world.academy, days_ahead(6), 17)
+        session = group_session_create(
+            academy=world.academy,
+            plan=SessionPlan(
+                session_type=world.group_type,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=1),
+                capacity=6,
+                court=world.court,
+                coaches=[world.coach, world.coach2],
+                title="Evening squad",
+            ),
+            actor=getattr(world, actor),
+        )
+        session = fresh(session)
+        assert (session.title, session.capacity, session.court, session.reserved_count) == (
+            "Evening squad",
+            6,
+            world.court,
+            0,
+        )
+        assert set(session.coaches.all()) == {world.coach, world.coach2}
+
+    @pytest.mark.parametrize(
+        "actor", ["coach_user", "player_user", "parent_user", "foreign_staff_user"]
+    )
+    def test_not_allowed(self, world, actor):
+        starts = local(world.academy, days_ahead(6), 17)
+        refused(
+            "not_allowed",
+            group_session_create,
+            academy=world.academy,
+            plan=SessionPlan(world.group_type, starts, starts + timedelta(hours=1), 6),
+            actor=getattr(world, actor),
+        )
+
+    def test_a_busy_court_is_refused_naming_what_uses_it(self, world):
+        GroupSession.objects.filter(pk=world.session.pk).update(court=world.court)
+        starts = world.session.starts_at + timedelta(minutes=30)
+        error = refused(
+            "court_busy",
+            group_session_create,
+            academy=world.academy,
+            plan=SessionPlan(
+                world.group_type, starts, starts + timedelta(hours=1), 6, court=world.court
+            ),
+            actor=world.staff_user,
+        )
+        local_start = world.session.starts_at.astimezone(world.academy.tz)
+        assert error.message == (
+            f"{world.court.name} is in use then: {world.group_type.name}, "
+            f"{local_start:%a %-d %b %H:%M}-{local_start + timedelta(hours=1):%H:%M}."
+        )
+
+    def test_a_busy_coach_is_refused_naming_the_clash(self, world):
+        starts = world.session.starts_at - timedelta(minutes=30)
+        error = refused(
+            "coach_busy",
+            group_session_create,
+            academy=world.academy,
+            plan=SessionPlan(
+                world.group_type, starts, starts + timedelta(hours=1), 6, coaches=[world.coach]
+            ),
+            actor=world.staff_user,
+        )
+        assert error.message.startswith(f"{world.coach.display_name} is teaching then: ")
+        assert world.group_type.name in error.message
+
+    def test_a_coach_with_a_lesson_then_is_busy(self, world):
+        starts = local(world.academy, days_ahead(6), 12)
+        book(world.coach, world.player, world.lesson_type, starts)
+        refused(
+            "coach_busy",
+            group_session_create,
+            academy=world.academy,
+            plan=SessionPlan(
+                world.group_type, starts, starts + timedelta(hours=1), 6, coaches=[world.coach]
+            ),
+            actor=world.staff_user,
+        )
+
+    @pytest.mark.parametrize(
+        ("change", "code"),
+        [
+            (lambda w: {"session_type": w.lesson_type}, "not_group"),
+            (lambda w: {"ends_at": w.session.starts_at}, "bad_times"),
+            (lambda w: {"coaches": [w.foreign_coach]}, "wrong_academy"),
+            (lambda w: {"session_type": w.foreign_session.session_type}, "wrong_academy"),
+        ],
+        ids=["lesson-type", "ends-at-start", "foreign-coach", "foreign-type"],
+    )
+    def test_bad_plans(self, world, change, code):
+        starts = world.session.starts_at
+        plan = SessionPlan(world.group_type, starts, starts + timedelta(hours=1), 6)
+        refused(
+            code,
+            group_session_create,
+            academy=world.academy,
+            plan=SessionPlan(**{**plan.__dict__, **change(world)}),
+            actor=world.staff_user,
+        )
+
+    def test_an_inactive_coach_is_refused(self, world):
+        Coach.objects.filter(pk=world.coach2.pk).update(is_active=False)
+        world.coach2.refresh_from_db()
+        starts = local(world.academy, days_ahead(6), 17)
+        refused(
+            "coach_inactive",
+            group_session_create,
+            academy=world.academy,
+            plan=SessionPlan(
+                world.group_type, starts, starts + timedelta(hours=1), 6, coaches=[world.coach2]
+            ),
+            actor=world.staff_user,
+        )
+
+
+class TestGroupSessionUpdate:
     def test_staff_change_capacity_down_to_the_reservations(self, world):
         reserve(world.session, world.player)
         reserve(world.session, world.child)
 
-        group_session_set_capacity(session=world.session, capacity=10, actor=world.staff_user)
+        group_session_update(
+            session=world.session, plan=plan_of(world.session, capacity=10), actor=world.staff_user
+        )
         assert fresh(world.session).capacity == 10
-        group_session_set_capacity(session=world.session, capacity=2, actor=world.admin_user)
+        group_session_update(
+            session=world.session, plan=plan_of(world.session, capacity=2), actor=world.admin_user
+        )
         session = fresh(world.session)
-        assert (session.capacity, session.spots_left) == (2, 0)
+        assert (session.capacity, session.spots_left, session.reserved_count) == (2, 0, 2)
         refused(
             "session_full",
             reservation_create,
@@ -923,11 +1068,67 @@ class TestGroupSessionSetCapacity:
     def test_capacity_below_reservations(self, world):
         reserve(world.session, world.player)
         reserve(world.session, world.child)
-        refused(
+        error = refused(
             "capacity_below_reservations",
-            group_session_set_capacity,
+            group_session_update,
             session=world.session,
-            capacity=1,
+            plan=plan_of(world.session, capacity=1),
+            actor=world.staff_user,
+        )
+        assert "2 reservations" in error.message
+
+    def test_move_retitle_and_change_coaches(self, world):
+        reserve(world.session, world.player)
+        version = fresh(world.session).version
+        starts = world.session.starts_at + timedelta(days=1, hours=2)
+        group_session_update(
+            session=world.session,
+            plan=plan_of(
+                world.session,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=90),
+                coaches=[world.coach2],
+                title="Moved",
+                court=world.court,
+            ),
+            actor=world.staff_user,
+        )
+        session = fresh(world.session)
+        assert (session.starts_at, session.title, session.court) == (starts, "Moved", world.court)
+        assert list(session.coaches.all()) == [world.coach2]
+        assert session.reserved_count == 1  # its reservations stay
+        assert session.version == version + 1
+
+    def test_a_session_does_not_clash_with_itself(self, world):
+        longer = world.session.ends_at + timedelta(minutes=30)
+        GroupSession.objects.filter(pk=world.session.pk).update(court=world.court)
+        world.session.refresh_from_db()
+        group_session_update(
+            session=world.session,
+            plan=plan_of(world.session, ends_at=longer),
+            actor=world.staff_user,
+        )
+        assert fresh(world.session).ends_at == longer
+
+    def test_moving_onto_another_session_of_the_coach_is_refused(self, world):
+        StaffAssignment.objects.create(session=world.session2, coach=world.coach)
+        refused(
+            "coach_busy",
+            group_session_update,
+            session=world.session,
+            plan=plan_of(
+                world.session, starts_at=world.session2.starts_at, ends_at=world.session2.ends_at
+            ),
+            actor=world.staff_user,
+        )
+
+    def test_a_cancelled_session_cannot_be_changed(self, world):
+        group_session_cancel(session=world.session, actor=world.staff_user)
+        refused(
+            "session_cancelled",
+            group_session_update,
+            session=world.session,
+            plan=plan_of(world.session, capacity=9),
             actor=world.staff_user,
         )
 
@@ -937,8 +1138,8 @@ class TestGroupSessionSetCapacity:
     def test_not_allowed(self, world, actor):
         refused(
             "not_allowed",
-            group_session_set_capacity,
+            group_session_update,
             session=world.session,
-            capacity=10,
+            plan=plan_of(world.session, capacity=10),
             actor=getattr(world, actor),
         )

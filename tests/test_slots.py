@@ -1,4 +1,5 @@
-"""generate_slots: availability windows, what takes or removes a slot, notice, horizon and DST.
+"""Lesson slots (scheduling.slots.generate_slots, with the busy times bookings.selectors gives):
+availability windows, what takes or removes a slot, notice, horizon and DST.
 
 Every test passes `now=` so nothing depends on today's date. The academy is in Europe/London:
 2026-03-29 springs forward (01:00 -> 02:00), 2026-10-25 falls back (02:00 -> 01:00).
@@ -11,8 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from bookings.models import IndividualBooking
+from bookings.selectors import lesson_slots
 from scheduling.models import CoachAvailability, CoachTimeOff, GroupSession
-from scheduling.slots import SlotStatus, generate_slots
+from scheduling.slots import SlotStatus
 from tests.factories import (
     book,
     make_academy,
@@ -72,7 +74,7 @@ def statuses(slots) -> dict[str, SlotStatus]:
 
 
 def slots_for(coach, lesson, day, now=EARLY, **kwargs):
-    return generate_slots(coach=coach, session_type=lesson, day=day, now=now, **kwargs)
+    return lesson_slots(coach, lesson, day, now=now, **kwargs)
 
 
 # -- availability windows --------------------------------------------------------------------------

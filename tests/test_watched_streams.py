@@ -2,22 +2,40 @@
 looked up by the names a change gives (so a change costs the same at 10 or 5,000 viewers)."""
 
 import time
+from datetime import date
 from unittest import mock
 
 import pytest
 from django.conf import settings
 
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.changes import Change
+from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.lists import Reservations, Schedule
+from realtime import fragments, publisher
 from realtime.store import LocalStore, RedisStore
+from realtime.streams import is_personal, user_stream
 
-SHARED = ["day:a1:2026-11-23", "calendar:a1:2026-11-23:7d:staff", "slots:c1:t2:2026-11-23"]
-PERSONAL = ["reservations:p7", "schedule:f9", "notify:u3", "access:u3"]
+DAY = date(2026, 11, 23)
+SHARED = [DayGrid(1, DAY).key, StaffCalendar(1, DAY, 7).key, LessonSlots(1, 2, DAY).key]
+PERSONAL = [Reservations.of_player(7).key, Schedule.of_family(9).key, user_stream(3)]
 
 
 def check(store):  # type: ignore[no-untyped-def]
     store.watch(SHARED + PERSONAL)
     assert sorted(store.watched_shared()) == sorted(SHARED)
-    asked = ["reservations:p7", "reservations:p8", "notify:u3", "access:u4", "schedule:f9"]
-    assert store.watched_among(asked) == {"reservations:p7", "notify:u3", "schedule:f9"}
+    asked = [
+        Reservations.of_player(7).key,
+        Reservations.of_player(8).key,
+        user_stream(3),
+        user_stream(4),
+        Schedule.of_family(9).key,
+    ]
+    assert store.watched_among(asked) == {
+        Reservations.of_player(7).key,
+        user_stream(3),
+        Schedule.of_family(9).key,
+    }
     assert store.watched_among([]) == set()
 
 
@@ -42,37 +60,39 @@ def test_redis_store_splits_shared_and_personal_streams_and_expires_them():
 
 def test_personal_streams_are_exactly_the_ones_a_change_names():
     """The store keeps personal streams apart because the publisher finds them by name: every
-    key personal_keys() names must be stored as personal, and every other kind must be scanned."""
-    from datetime import date
-
-    from realtime import fragments
-    from realtime.changes import Change
-    from realtime.store import is_personal
-
-    change = Change(1, days={date(2026, 11, 23)}, player_ids={7}, guardian_ids={9})
-    named = fragments.personal_keys(change)
-    assert sorted(named) == sorted(
-        ["schedule:p7", "reservations:p7", "schedule:f9", "reservations:f9"]
+    fragment a personal kind names must be stored as personal, and every other kind scanned."""
+    change = Change(1, days={DAY}, player_ids={7}, guardian_ids={9})
+    named = sorted(publisher._personal([change]))
+    assert named == sorted(
+        [
+            Schedule.of_player(7).key,
+            Reservations.of_player(7).key,
+            Schedule.of_family(9).key,
+            Reservations.of_family(9).key,
+        ]
     )
     assert all(is_personal(key) for key in named)
-    personal_kinds = {key.split(":", 1)[0] for key in named}
-    for name in fragments.KINDS:
-        assert is_personal(f"{name}:x") == (name in personal_kinds), name
+    for name, kind in fragments.KINDS.items():
+        assert is_personal(f"{name}:1") == kind.personal, name
     # the scan and the lookup agree on what a change touches
-    assert fragments.affected_keys([*named, "schedule:p8", "reservations:f10"], change) == named
+    others = [Schedule.of_player(8).key, Reservations.of_family(10).key]
+    assert publisher.affected_keys([*named, *others], change) == named
 
 
 def test_the_widest_audience_is_rendered_first():
-    from realtime import fragments
-
     keys = [
-        "schedule:p1",
-        "calendar:a1:2026-11-23:7d:c3",
-        "reservations:f2",
-        "coachday:c3:2026-11-23",
-        "slots:c3:t4:2026-11-23",
-        "day:a1:2026-11-23",
+        Schedule.of_player(1).key,
+        CoachCalendar(3, 1, DAY, 7).key,
+        Reservations.of_family(2).key,
+        CoachDay(3, DAY).key,
+        LessonSlots(3, 4, DAY).key,
+        DayGrid(1, DAY).key,
     ]
     ordered = sorted(keys, key=fragments.push_order)
-    assert [key.split(":", 1)[0] for key in ordered[:4]] == ["day", "slots", "calendar", "coachday"]
-    assert set(ordered[4:]) == {"schedule:p1", "reservations:f2"}
+    assert ordered[:4] == [
+        DayGrid(1, DAY).key,
+        LessonSlots(3, 4, DAY).key,
+        CoachCalendar(3, 1, DAY, 7).key,
+        CoachDay(3, DAY).key,
+    ]
+    assert set(ordered[4:]) == {Schedule.of_player(1).key, Reservations.of_family(2).key}

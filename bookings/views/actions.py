@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -23,17 +24,21 @@ from django_htmx.middleware import HtmxDetails
 
 from bookings import services
 from bookings.access import Action, can, principal_for
+from bookings.dates import MAX_DAYS_AWAY
 from bookings.errors import MESSAGES, BookingError
 from bookings.models import IndividualBooking, Player, SessionReservation
-from bookings.views.live import nonce_oob, refreshed_fragments
-from realtime.fragments import MAX_DAYS_AWAY
-from scheduling.models import Coach, GroupSession, SessionType
+from bookings.views.act_form import nonce_oob
+from realtime.pages import refreshed
+from scheduling.models import Academy, Coach, GroupSession, SessionType
 
 STATUS_FOR_CODE = {"not_allowed": 403, "wrong_academy": 403}
 
 
 class HtmxHttpRequest(HttpRequest):
+    """An action's request: signed in (login_required), with django_htmx's details."""
+
     htmx: HtmxDetails  # set by django_htmx's middleware
+    user: User  # type: ignore[assignment]  # narrowed: every action is login_required
 
 
 class BadInput(Exception):
@@ -70,7 +75,7 @@ def _answer(
         (messages.success if ok else messages.error)(request, message)
         return redirect(_next_url(request))
     body = (
-        refreshed_fragments(request, request.POST.get("live", ""))
+        refreshed(request, request.POST.get("live", ""))
         + render_to_string("includes/answer.html", {"ok": ok, "message": message, "near": near})
         + (nonce_oob() if ok else "")
     )
@@ -95,7 +100,7 @@ def _explain(error: BookingError) -> str:
     return error.message
 
 
-def _when(moment: datetime, academy) -> str:  # type: ignore[no-untyped-def]
+def _when(moment: datetime, academy: Academy) -> str:
     return moment.astimezone(academy.tz).strftime("%a %d %b, %H:%M")
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, timedelta, tzinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,14 +13,18 @@ from django.utils import timezone
 
 from bookings import selectors
 from bookings.access import Role
-from bookings.context import ROLE_HOMES, academies_of, home_url_for, viewer_for
+from bookings.context import Viewer, academies_of, forget_viewer, home_url_for, viewer_for
+from bookings.dates import parse_date
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.lists import OwnerList, Reservations, Schedule
 from bookings.models import Player
-from bookings.views.live import page_fragments
-from realtime.fragments import parse_date
+from bookings.views.act_form import page_fragments
+from realtime.fragments import LiveFragment
 from scheduling.models import Coach, CoachAvailability, SessionType
 
 
-def _day_param(request: HttpRequest, academy_tz) -> date:  # type: ignore[no-untyped-def]
+def _day_param(request: HttpRequest, academy_tz: tzinfo) -> date:
     """The ?date= of a page, or today in the academy; a malformed date says so and uses today."""
     today = timezone.now().astimezone(academy_tz).date()
     raw = request.GET.get("date")
@@ -45,23 +50,20 @@ def switch_role(request: HttpRequest) -> HttpResponse:
     academy_text, _, role_text = request.GET.get("to", "").partition(":")
     academy = next((a for a in academies_of(viewer.principal) if str(a.pk) == academy_text), None)
     # Only a role with a home page that the user holds in that academy (an admin: its front desk).
-    held = viewer.principal.roles(academy.pk) if academy else []
-    offered = {str(r) for r in held if r in ROLE_HOMES}
-    if Role.ADMIN in held:
-        offered.add(str(Role.STAFF))
+    offered = {str(r) for r in viewer.principal.page_roles(academy.pk)} if academy else set()
     if academy is None or role_text not in offered:
         messages.error(request, "That view is not available to you.")
         return redirect("home")
     request.session["academy_id"] = academy.pk
     request.session["role"] = role_text
-    request._courtside_viewer = None  # type: ignore[attr-defined]
+    forget_viewer(request)
     return redirect(home_url_for(viewer_for(request), role_text))
 
 
 # -- players and parents ---------------------------------------------------------------------------
 
 
-def _own_player(request: HttpRequest, viewer) -> Player:  # type: ignore[no-untyped-def]
+def _own_player(request: HttpRequest, viewer: Viewer) -> Player:
     return get_object_or_404(Player, user=request.user, academy=viewer.academy)
 
 
@@ -69,12 +71,16 @@ def _tab(request: HttpRequest) -> str:
     return "reservations" if request.GET.get("tab") == "reservations" else "schedule"
 
 
+def _list(tab: str) -> type[OwnerList]:
+    return Reservations if tab == "reservations" else Schedule
+
+
 @login_required
 def player_home(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request, Role.PLAYER)
     player = _own_player(request, viewer)
     tab = _tab(request)
-    context = page_fragments(request, {"list": f"{tab}:p{player.pk}"})
+    context = page_fragments(request, {"list": _list(tab).of_player(player.pk)})
     return render(
         request,
         "bookings/home.html",
@@ -82,7 +88,7 @@ def player_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _children(request: HttpRequest, viewer) -> list[Player]:  # type: ignore[no-untyped-def]
+def _children(request: HttpRequest, viewer: Viewer) -> list[Player]:
     return [
         p
         for p in selectors.family_players(request.user.pk or 0)
@@ -98,9 +104,10 @@ def parent_home(request: HttpRequest) -> HttpResponse:
     child = next((c for c in children if str(c.pk) == chosen), None)
     if chosen != "all" and child is None:
         messages.error(request, "That player is not linked to your account; showing all.")
-    scope = f"p{child.pk}" if child else f"f{request.user.pk}"
     tab = _tab(request)
-    context = page_fragments(request, {"list": f"{tab}:{scope}"})
+    kind = _list(tab)
+    shown = kind.of_player(child.pk) if child else kind.of_family(request.user.pk or 0)
+    context = page_fragments(request, {"list": shown})
     return render(
         request,
         "bookings/home.html",
@@ -117,8 +124,12 @@ def parent_home(request: HttpRequest) -> HttpResponse:
 
 
 def _schedule_page(
-    request: HttpRequest, viewer, acting_players: list[Player], acting: Player | None, heading: str
-) -> HttpResponse:  # type: ignore[no-untyped-def]
+    request: HttpRequest,
+    viewer: Viewer,
+    acting_players: list[Player],
+    acting: Player | None,
+    heading: str,
+) -> HttpResponse:
     academy = viewer.academy
     day = _day_param(request, academy.tz)
     types = list(SessionType.objects.filter(academy=academy, kind=SessionType.Kind.INDIVIDUAL))
@@ -132,13 +143,15 @@ def _schedule_page(
     )
     coaches.sort(key=lambda c: (c.pk not in teaching, c.display_name))
     coach = _pick(request, "coach", coaches)
-    keys = {"day": f"day:a{academy.pk}:{day.isoformat()}"}
+    shown: dict[str, LiveFragment] = {"day": DayGrid(academy.pk, day)}
     if coach and session_type:
-        keys["slots"] = f"slots:c{coach.pk}:t{session_type.pk}:{day.isoformat()}"
+        shown["slots"] = LessonSlots(coach.pk, session_type.pk, day)
     # What is already booked, next to where one books: "already booked" points at this list.
-    scope = f"p{acting.pk}" if acting and len(acting_players) == 1 else f"f{request.user.pk}"
-    keys["list"] = f"reservations:{scope}"
-    context = page_fragments(request, keys)
+    if acting and len(acting_players) == 1:
+        shown["list"] = Reservations.of_player(acting.pk)
+    else:
+        shown["list"] = Reservations.of_family(request.user.pk or 0)
+    context = page_fragments(request, shown)
     return render(
         request,
         "bookings/schedule.html",
@@ -158,7 +171,7 @@ def _schedule_page(
     )
 
 
-def _pick(request: HttpRequest, name: str, options: list):  # type: ignore[no-untyped-def]
+def _pick[P: (Coach, SessionType)](request: HttpRequest, name: str, options: list[P]) -> P | None:
     raw = request.GET.get(name)
     if raw:
         found = next((o for o in options if str(o.pk) == raw), None)
@@ -196,7 +209,7 @@ def parent_schedule(request: HttpRequest) -> HttpResponse:
 # -- coaches ------------------------------------------------------------------------------------
 
 
-def _own_coach(request: HttpRequest, viewer) -> Coach:  # type: ignore[no-untyped-def]
+def _own_coach(request: HttpRequest, viewer: Viewer) -> Coach:
     return get_object_or_404(Coach, user=request.user, academy=viewer.academy)
 
 
@@ -206,12 +219,12 @@ def coach_home(request: HttpRequest) -> HttpResponse:
     coach = _own_coach(request, viewer)
     day = _day_param(request, viewer.academy.tz)
     tab = "full" if request.GET.get("tab") == "full" else "mine"
-    key = (
-        f"calendar:a{viewer.academy.pk}:{day.isoformat()}:1d:c{coach.pk}"
+    main: LiveFragment = (
+        CoachCalendar(coach.pk, coach.academy_id, day, 1)
         if tab == "full"
-        else f"coachday:c{coach.pk}:{day.isoformat()}"
+        else CoachDay(coach.pk, day)
     )
-    context = page_fragments(request, {"main": key})
+    context = page_fragments(request, {"main": main})
     return render(
         request,
         "bookings/coach_home.html",
@@ -226,15 +239,18 @@ def coach_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _calendar_page(request: HttpRequest, viewer, who: str, heading: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _calendar_page(
+    request: HttpRequest,
+    viewer: Viewer,
+    calendar: Callable[[date, int], LiveFragment],
+    heading: str,
+) -> HttpResponse:
     day = _day_param(request, viewer.academy.tz)
     view = "day" if request.GET.get("view") == "day" else "week"
     first = day if view == "day" else day - timedelta(days=day.weekday())
     step = timedelta(days=1 if view == "day" else 7)
     days = 1 if view == "day" else 7
-    context = page_fragments(
-        request, {"main": f"calendar:a{viewer.academy.pk}:{first.isoformat()}:{days}d:{who}"}
-    )
+    context = page_fragments(request, {"main": calendar(first, days)})
     return render(
         request,
         "bookings/calendar.html",
@@ -255,7 +271,12 @@ def _calendar_page(request: HttpRequest, viewer, who: str, heading: str) -> Http
 def coach_schedule(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request, Role.COACH)
     coach = _own_coach(request, viewer)
-    return _calendar_page(request, viewer, f"c{coach.pk}", "Calendar")
+    return _calendar_page(
+        request,
+        viewer,
+        lambda first, days: CoachCalendar(coach.pk, coach.academy_id, first, days),
+        "Calendar",
+    )
 
 
 # -- staff --------------------------------------------------------------------------------------
@@ -276,10 +297,16 @@ def staff_home(request: HttpRequest) -> HttpResponse:
 @login_required
 def staff_calendar(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request, Role.STAFF)
-    return _calendar_page(request, viewer, "staff", "Academy calendar")
+    academy_id = viewer.academy.pk
+    return _calendar_page(
+        request,
+        viewer,
+        lambda first, days: StaffCalendar(academy_id, first, days),
+        "Academy calendar",
+    )
 
 
-def _staff_player(request: HttpRequest, player_id: int):  # type: ignore[no-untyped-def]
+def _staff_player(request: HttpRequest, player_id: int) -> tuple[Viewer, Player]:
     viewer = viewer_for(request, Role.STAFF)
     return viewer, get_object_or_404(Player, pk=player_id, academy=viewer.academy)
 
@@ -288,7 +315,7 @@ def _staff_player(request: HttpRequest, player_id: int):  # type: ignore[no-unty
 def staff_player(request: HttpRequest, player_id: int) -> HttpResponse:
     _, player = _staff_player(request, player_id)
     tab = _tab(request)
-    context = page_fragments(request, {"list": f"{tab}:p{player.pk}"})
+    context = page_fragments(request, {"list": _list(tab).of_player(player.pk)})
     return render(
         request,
         "bookings/home.html",

@@ -22,6 +22,9 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.lists import Reservations, Schedule
 from bookings.models import GuardianLink, Player, SessionReservation
 from realtime.tokens import sign_streams
 from scheduling.models import (
@@ -322,8 +325,7 @@ def session_cookies(user_ids: list[int], extra: dict | None = None) -> list[str]
 def viewer_specs(world: World, n: int) -> list[dict]:
     """n viewers in the MIX, each with its own session and signed stream token, shuffled so
     that any prefix of the list has about the same mix (phases with fewer viewers use one)."""
-    d = world.day.isoformat()
-    mon = world.monday.isoformat()
+    d, mon = world.day, world.monday
     a = world.live_academy
     counts = {role: round(share * n) for role, share in MIX}
     counts["player_schedule"] += n - sum(counts.values())
@@ -336,24 +338,32 @@ def viewer_specs(world: World, n: int) -> list[dict]:
         pid, uid = players[pi]
         pi += 1
         coach = slot_coaches[i % len(slot_coaches)]
-        keys = [f"day:a{a}:{d}", f"slots:c{coach}:t{world.lesson_type}:{d}", f"reservations:p{pid}"]
+        keys = [
+            DayGrid(a, d).key,
+            LessonSlots(coach, world.lesson_type, d).key,
+            Reservations.of_player(pid).key,
+        ]
         plan.append(("player_schedule", uid, keys))
     for i in range(counts["parent_schedule"]):
         uid, _children = parents[i]
         coach = slot_coaches[i % len(slot_coaches)]
-        keys = [f"day:a{a}:{d}", f"slots:c{coach}:t{world.lesson_type}:{d}", f"reservations:f{uid}"]
+        keys = [
+            DayGrid(a, d).key,
+            LessonSlots(coach, world.lesson_type, d).key,
+            Reservations.of_family(uid).key,
+        ]
         plan.append(("parent_schedule", uid, keys))
     for _ in range(counts["player_home"]):
         pid, uid = players[pi]
         pi += 1
-        plan.append(("player_home", uid, [f"schedule:p{pid}"]))
+        plan.append(("player_home", uid, [Schedule.of_player(pid).key]))
     for i in range(counts["coach"]):
         cid, uid = world.coaches[i % 8]
-        key = f"coachday:c{cid}:{d}" if i % 2 else f"calendar:a{a}:{mon}:7d:c{cid}"
-        plan.append(("coach", uid, [key]))
+        coach_view = CoachDay(cid, d) if i % 2 else CoachCalendar(cid, a, mon, 7)
+        plan.append(("coach", uid, [coach_view.key]))
     for i in range(counts["staff"]):
         uid = world.staff_users[i % len(world.staff_users)]
-        plan.append(("staff", uid, [f"calendar:a{a}:{mon}:7d:staff"]))
+        plan.append(("staff", uid, [StaffCalendar(a, mon, 7).key]))
     cookies = session_cookies([uid for _, uid, _ in plan])
     specs = []
     for i, ((role, uid, keys), cookie) in enumerate(zip(plan, cookies, strict=True)):

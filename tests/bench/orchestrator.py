@@ -674,15 +674,14 @@ class Bench:
         return out
 
     def payload_sizes(self, keys: list[str]) -> dict[str, int]:
-        from realtime import fragments
-        from realtime.publisher import fragment_message
+        from realtime import fragments, messages
         from tests.bench.stats import stream_class
 
         sizes: dict[str, list[int]] = defaultdict(list)
         for key in keys[:50]:
             f = fragments.resolve(key)
             if f is not None:
-                sizes[stream_class(key)].append(len(fragment_message(key, 1, f.render(oob=True))))
+                sizes[stream_class(key)].append(len(messages.fragment(key, 1, f.render(oob=True))))
         return {k: int(statistics.mean(v)) for k, v in sizes.items()}
 
     # -- delivery capacity -------------------------------------------------------------------
@@ -690,11 +689,12 @@ class Bench:
     def saturation(self, group: str, n: int) -> dict[str, Any]:
         """Pre-rendered day-grid fragments sent to its group at rising rates: the fan-out's
         capacity without rendering (the trigger's render is not the limit being measured)."""
+        from bookings.live.grids import DayGrid
         from tests.bench.trigger import Injector
 
         assert self.clients is not None
         specs = self.specs[:n]
-        key = f"day:a{self.world.live_academy}:{self.world.day.isoformat()}"
+        key = DayGrid(self.world.live_academy, self.world.day).key
         viewers_of_key = sum(1 for s in specs if key in s["keys"])
         injector = Injector(key)
         steps = []
@@ -1031,6 +1031,8 @@ class Bench:
     # -- rendering -----------------------------------------------------------------------------
 
     def render(self) -> dict[str, Any]:
+        from bookings.live.calendars import CoachCalendar, StaffCalendar
+        from bookings.live.grids import DayGrid
         from realtime import fragments
         from tests.bench import data
 
@@ -1039,10 +1041,12 @@ class Bench:
         reps = self.plan.render_repeats
         out: dict[str, Any] = {"sessions_in_week": w.big_sessions_in_week, "fragments": {}}
         keys = {
-            "staff week (big academy)": f"calendar:a{w.big_academy}:{mon}:7d:staff",
-            "coach week (big academy)": f"calendar:a{w.big_academy}:{mon}:7d:c{w.big_coach[0]}",
-            "day grid (live academy)": f"day:a{w.live_academy}:{w.day.isoformat()}",
-            "staff week (live academy)": f"calendar:a{w.live_academy}:{mon}:7d:staff",
+            "staff week (big academy)": StaffCalendar(w.big_academy, w.monday, 7).key,
+            "coach week (big academy)": CoachCalendar(
+                w.big_coach[0], w.big_academy, w.monday, 7
+            ).key,
+            "day grid (live academy)": DayGrid(w.live_academy, w.day).key,
+            "staff week (live academy)": StaffCalendar(w.live_academy, w.monday, 7).key,
         }
         for label, key in keys.items():
             times = []

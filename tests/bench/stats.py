@@ -30,16 +30,17 @@ def summary_ms(values: list[float]) -> dict[str, Any]:
     }
 
 
+STREAM_CLASSES = {
+    "day": "day grid (shared)",
+    "calendar": "staff week calendar (shared)",
+    "slots": "lesson slots (shared)",
+    "coachcal": "coach calendars",
+    "coachday": "coach calendars",
+}
+
+
 def stream_class(key: str) -> str:
-    if key.startswith("day:"):
-        return "day grid (shared)"
-    if key.startswith("calendar:") and key.endswith(":staff"):
-        return "staff week calendar (shared)"
-    if key.startswith("slots:"):
-        return "lesson slots (shared)"
-    if key.startswith(("calendar:", "coachday:")):
-        return "coach calendars"
-    return "personal lists"
+    return STREAM_CLASSES.get(key.split(":", 1)[0], "personal lists")
 
 
 def _arrivals(viewers: list[dict[str, Any]]) -> dict[str, list[tuple[list[int], list[float]]]]:

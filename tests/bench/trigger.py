@@ -30,12 +30,14 @@ from django.db import connection, transaction
 
 import realtime.publisher as publisher_module
 from bookings.errors import BookingError
+from bookings.live.changes import Change
 from bookings.models import Player, SessionReservation
 from bookings.services import reservation_cancel, reservation_create
-from realtime import fragments
-from realtime.changes import Change, merge_all
-from realtime.publisher import Publisher, fragment_message, group_name
+from realtime import fragments, messages
+from realtime.events import route
+from realtime.publisher import Publisher, affected_keys
 from realtime.store import get_store
+from realtime.streams import group_name
 from scheduling.models import GroupSession
 from tests.bench.consumers import NOTIFY_PREFIX, textbook_group
 from tests.bench.data import World, trigger_pairs
@@ -62,14 +64,14 @@ class NotifyPublisher(Publisher):
     a small notice goes to the stream's viewers (through the hub, Courtside's fan-out)."""
 
     def _publish(self, batch: list[Any]) -> None:
-        changes = merge_all(change for item in batch for change in item[0])
+        changes = route([event for item in batch for event in item[0]]).changes
         store = get_store()
         watched = [
             k[len(NOTIFY_PREFIX) :] for k in store.watched_shared() if k.startswith(NOTIFY_PREFIX)
         ]
         keys: set[str] = set()
         for change in changes:
-            keys.update(fragments.affected_keys(watched, change))
+            keys.update(affected_keys(watched, change))
         for key in sorted(keys):
             seq = store.next_seq(key)
             note = json.dumps({"t": "c", "k": key, "s": seq}, separators=(",", ":"))
@@ -88,7 +90,7 @@ def use_publisher(mode: str) -> Publisher:
         if mode not in _publishers:
             _publishers[mode] = {"textbook": TextbookPublisher, "notify": NotifyPublisher}[mode]()
         publisher = _publishers[mode]
-    publisher_module.get_publisher = lambda: publisher  # capture.publish looks it up per call
+    publisher_module.get_publisher = lambda: publisher  # send_on_commit looks it up per commit
     return publisher
 
 
@@ -124,9 +126,9 @@ class Trigger:
                 guardian_ids={guardian} if guardian else set(),
                 group_sessions=True,
                 session_ids={session},
-                occupancy_only=True,  # what change capture makes of a reservation
+                occupancy_only=True,  # what routing makes of a reservation
             )
-            self._affected[i] = fragments.affected_keys(self.watched, change)
+            self._affected[i] = affected_keys(self.watched, change)
         return self._affected[i]
 
     def change(self, i: int | None = None) -> dict[str, Any]:
@@ -145,7 +147,7 @@ class Trigger:
         started = time.time()
         try:
             with transaction.atomic():
-                transaction.on_commit(committed)  # first in line: before capture's flush
+                transaction.on_commit(committed)  # first in line: before the change's events
                 if self.state[i] is None:
                     self.state[i] = reservation_create(
                         player=self.players[player],
@@ -246,7 +248,7 @@ class Injector:
             if delay > 0:
                 time.sleep(delay)
             seq = self.store.next_seq(self.key)
-            text = fragment_message(self.key, seq, self.html)
+            text = messages.fragment(self.key, seq, self.html)
             t = time.time()
             self.loop.run_until_complete(
                 self.layer.group_send(

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from bookings.errors import BookingError
 from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
     individual_booking_create,
@@ -42,7 +43,7 @@ from scheduling.models import (
     StaffAssignment,
     StaffMember,
 )
-from scheduling.slots import day_bounds, generate_slots
+from scheduling.slots import day_bounds
 
 SLUG = "courtside-demo"
 EMAIL_DOMAIN = "demo.courtside.test"  # marks every demo user, so a rerun finds them all
@@ -478,10 +479,10 @@ class Command(BaseCommand):
                 day += timedelta(days=(window.weekday - day.weekday()) % 7)
                 free = [
                     slot
-                    for slot in generate_slots(
-                        coach=window.coach,
-                        session_type=window.session_type,
-                        day=day,
+                    for slot in lesson_slots(
+                        window.coach,
+                        window.session_type,
+                        day,
                         now=self.now,
                         enforce_notice=False,
                     )

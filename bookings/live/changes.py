@@ -1,15 +1,13 @@
-"""A change, described by what it touches: which academy, days, coaches, players and families.
-
-Fragment kinds decide from this alone (no database) whether a fragment they name is affected,
-so routing a change to the streams watching it costs a pass over the watched keys.
-"""
+"""A change, as the fragments read it: which academy, days, coaches, players and families it
+touches. Fragment kinds decide from this alone (no queries) whether a fragment is affected, so
+routing a change costs a pass over the watched keys."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 
 @dataclass
@@ -19,15 +17,14 @@ class Change:
     coach_ids: set[int] = field(default_factory=set)
     player_ids: set[int] = field(default_factory=set)
     guardian_ids: set[int] = field(default_factory=set)  # parents' user ids (family lists)
-    group_sessions: bool = False  # a group session's existence, time or occupancy changed
+    group_sessions: bool = False  # a group session appeared, moved, went or filled
     lessons: bool = False  # an individual lesson changed (slots, calendars)
-    user_ids: set[int] = field(default_factory=set)  # users whose access may have changed
     session_ids: set[int] = field(default_factory=set)  # group sessions touched
-    # Only occupancy changed (a reservation made or cancelled): no session appeared, moved or
-    # went, so a calendar can re-render just the touched sessions' cards.
+    # Only occupancy changed (a reservation made or cancelled, a capacity edit): no session
+    # appeared, moved or went, so a calendar can re-render just the touched sessions' cards.
     occupancy_only: bool = False
 
-    def add_times(self, tz, *moments: datetime | None) -> None:  # type: ignore[no-untyped-def]
+    def add_times(self, tz: tzinfo, *moments: datetime | None) -> None:
         if self.days is None:
             return
         for moment in moments:
@@ -47,7 +44,6 @@ class Change:
         self.coach_ids |= other.coach_ids
         self.player_ids |= other.player_ids
         self.guardian_ids |= other.guardian_ids
-        self.user_ids |= other.user_ids
         self.group_sessions |= other.group_sessions
         self.lessons |= other.lessons
         self.session_ids |= other.session_ids
@@ -55,7 +51,7 @@ class Change:
 
 
 def merge_all(changes: Iterable[Change]) -> list[Change]:
-    """One Change per academy."""
+    """One Change per academy (a fragment belongs to one academy)."""
     by_academy: dict[int, Change] = {}
     for change in changes:
         if change.academy_id in by_academy:

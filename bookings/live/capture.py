@@ -1,0 +1,140 @@
+"""What a save or delete of each published model says: an event built from the row alone.
+
+Every writer is heard, the admin and one-off scripts included, because these hang off model
+signals (realtime.capture). Who is affected is decided after COMMIT by bookings.live.routing,
+so nothing here reads the database: a booking's transaction holds its locks no longer for being
+live. Writers that bypass signals say what they did with realtime.publisher.send_on_commit
+(see the `occupancy` event).
+
+Reservations and lessons are saved only by bookings.services, once per change of status (made,
+reactivated, cancelled), so a saved status is what just happened to them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from realtime.capture import Saved, publish_model
+from realtime.events import Event
+from scheduling.models import (
+    Coach,
+    CoachAvailability,
+    CoachTimeOff,
+    Court,
+    GroupSession,
+    SessionType,
+    StaffAssignment,
+    StaffMember,
+)
+
+
+def _times(*moments: datetime | None) -> list[str]:
+    return [moment.isoformat() for moment in moments if moment is not None]
+
+
+def _reservation(r: SessionReservation, saved: Saved) -> Event:
+    active = r.status == SessionReservation.Status.RESERVED
+    return Event(
+        "reservation",
+        {
+            "id": r.pk,
+            "session": r.session_id,
+            "player": r.player_id,
+            "status": "deleted" if saved.deleted else r.status,
+            "actor": r.reserved_by_id if active else r.cancelled_by_id,
+        },
+    )
+
+
+def occupancy(session_id: int) -> Event:
+    """A session's occupancy or capacity changed (said by the services that write its counters
+    with QuerySet.update, which sends no signal)."""
+    return Event("occupancy", {"session": session_id})
+
+
+def _lesson(b: IndividualBooking, saved: Saved) -> Event:
+    active = b.status == IndividualBooking.Status.BOOKED
+    return Event(
+        "lesson",
+        {
+            "id": b.pk,
+            "academy": b.academy_id,
+            "coach": b.coach_id,
+            "player": b.player_id,
+            "status": "deleted" if saved.deleted else b.status,
+            "actor": b.booked_by_id if active else b.cancelled_by_id,
+            "times": _times(b.starts_at, saved.old.get("starts_at")),
+        },
+    )
+
+
+def _session(s: GroupSession, saved: Saved) -> Event:
+    return Event(
+        "session",
+        {
+            "id": s.pk,
+            "academy": s.academy_id,
+            "times": _times(s.starts_at, saved.old.get("starts_at")),
+        },
+    )
+
+
+def _assignment(a: StaffAssignment, saved: Saved) -> Event:
+    return Event("assignment", {"session": a.session_id, "coach": a.coach_id})
+
+
+def _availability(row: CoachAvailability, saved: Saved) -> Event:
+    return Event("availability", {"coach": row.coach_id})
+
+
+def _time_off(row: CoachTimeOff, saved: Saved) -> Event:
+    return Event("time_off", {"coach": row.coach_id, "times": _times(row.starts_at, row.ends_at)})
+
+
+def _player(p: Player, saved: Saved) -> Event:
+    users = {p.user_id, saved.old.get("user_id")} - {None}
+    return Event("player", {"id": p.pk, "academy": p.academy_id, "users": sorted(users)})
+
+
+def _guardian_link(link: GuardianLink, saved: Saved) -> Event:
+    # A link moved to another parent or child changes what the old ones may read too.
+    guardians = {link.guardian_id, saved.old.get("guardian_id")} - {None}
+    players = {link.player_id, saved.old.get("player_id")} - {None}
+    return Event("guardian_link", {"players": sorted(players), "guardians": sorted(guardians)})
+
+
+def _coach(c: Coach, saved: Saved) -> Event:
+    users = {c.user_id, saved.old.get("user_id")} - {None}
+    return Event("coach", {"id": c.pk, "academy": c.academy_id, "users": sorted(users)})
+
+
+def _staff(m: StaffMember, saved: Saved) -> Event:
+    users = {m.user_id, saved.old.get("user_id")} - {None}
+    return Event("staff", {"academy": m.academy_id, "users": sorted(users)})
+
+
+def _academy_row(row: Court | SessionType, saved: Saved) -> Event:
+    return Event("academy_row", {"academy": row.academy_id})
+
+
+PUBLISHED: list[tuple[Any, Any, tuple[str, ...]]] = [
+    (SessionReservation, _reservation, ()),
+    (IndividualBooking, _lesson, ("starts_at",)),
+    (GroupSession, _session, ("starts_at",)),
+    (StaffAssignment, _assignment, ()),
+    (CoachAvailability, _availability, ()),
+    (CoachTimeOff, _time_off, ()),
+    (Player, _player, ("user_id",)),
+    (GuardianLink, _guardian_link, ("guardian_id", "player_id")),
+    (Coach, _coach, ("user_id",)),
+    (StaffMember, _staff, ("user_id",)),
+    (Court, _academy_row, ()),
+    (SessionType, _academy_row, ()),
+]
+
+
+def connect() -> None:
+    for model, describe, remember in PUBLISHED:
+        publish_model(model, describe, remember=remember)

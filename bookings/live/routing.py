@@ -1,0 +1,283 @@
+"""After COMMIT: what a batch of events changes, for whom, and who is told.
+
+The publisher thread hands every batch of committed events (bookings.live.capture) to `route`.
+It reads, once per batch, what the events name (the sessions with their coaches, the players
+with their guardians), and answers with one Change per academy for the fragments to route on,
+the toasts (bookings.live.notes) and the users whose access may have changed. Reads happen
+here, after COMMIT and off the request path, not in the writer's transaction.
+
+Routing follows the database as it is now: a family's lists go to the guardians linked now,
+and a guardian who was unlinked is told to re-check (the link's own event names them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from bookings.live import notes
+from bookings.live.changes import Change, merge_all
+from bookings.models import GuardianLink, IndividualBooking, Player
+from realtime.events import Event, Routing, router
+from scheduling.models import Academy, Coach, GroupSession, StaffAssignment
+
+
+@dataclass
+class SessionFacts:
+    academy_id: int
+    starts_at: datetime
+    title: str
+    coach_users: dict[int, int] = field(default_factory=dict)  # coach id -> user id
+
+
+@dataclass
+class PlayerFacts:
+    academy_id: int
+    user_id: int | None
+    first_name: str
+    guardian_ids: set[int] = field(default_factory=set)
+
+    @property
+    def family(self) -> set[int]:
+        """The users who act for this player: their own login and their guardians."""
+        return self.guardian_ids | ({self.user_id} if self.user_id else set())
+
+
+class Facts:
+    """What a batch's events name, read once: sessions, players, coaches' academies."""
+
+    def __init__(self, events: list[Event]) -> None:
+        session_ids: set[int] = set()
+        player_ids: set[int] = set()
+        coach_ids: set[int] = set()
+        for event in events:
+            data = event.data
+            if "session" in data:
+                session_ids.add(data["session"])
+            if event.name == "session":
+                session_ids.add(data["id"])
+            if "player" in data:
+                player_ids.add(data["player"])
+            player_ids.update(data.get("players", ()))
+            if event.name in ("availability", "time_off"):
+                coach_ids.add(data["coach"])
+        self.sessions = _read_sessions(session_ids)
+        self.players = _read_players(player_ids)
+        self.coach_academy = dict(
+            Coach.objects.filter(pk__in=coach_ids).values_list("id", "academy_id")
+        )
+
+
+def _read_sessions(ids: set[int]) -> dict[int, SessionFacts]:
+    if not ids:
+        return {}
+    found = {
+        pk: SessionFacts(academy_id, starts_at, title or type_name)
+        for pk, academy_id, starts_at, title, type_name in GroupSession.objects.filter(
+            pk__in=ids
+        ).values_list("id", "academy_id", "starts_at", "title", "session_type__name")
+    }
+    for session_id, coach_id, user_id in StaffAssignment.objects.filter(
+        session_id__in=found
+    ).values_list("session_id", "coach_id", "coach__user_id"):
+        found[session_id].coach_users[coach_id] = user_id
+    return found
+
+
+def _read_players(ids: set[int]) -> dict[int, PlayerFacts]:
+    if not ids:
+        return {}
+    found = {
+        pk: PlayerFacts(academy_id, user_id, first_name)
+        for pk, academy_id, user_id, first_name in Player.objects.filter(pk__in=ids).values_list(
+            "id", "academy_id", "user_id", "first_name"
+        )
+    }
+    for player_id, guardian_id in GuardianLink.objects.filter(player_id__in=found).values_list(
+        "player_id", "guardian_id"
+    ):
+        found[player_id].guardian_ids.add(guardian_id)
+    return found
+
+
+_academies: dict[int, tuple[float, Academy]] = {}
+
+
+def academy(academy_id: int) -> Academy:
+    """Academies barely change; their time zone only places a change on a day, so a minute-old
+    copy is fine and saves a query per batch."""
+    cached = _academies.get(academy_id)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > 60:
+        cached = (now, Academy.objects.get(pk=academy_id))
+        _academies[academy_id] = cached
+    return cached[1]
+
+
+def _moments(texts: list[str]) -> list[datetime]:
+    return [datetime.fromisoformat(text) for text in texts]
+
+
+class _Router:
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self.facts = Facts(events)
+        self.routing = Routing()
+        self.changes: list[Change] = []
+        # Coaches of sessions deleted in this batch: their assignments' events name them.
+        self.assigned: dict[int, set[int]] = defaultdict(set)
+        for event in events:
+            if event.name == "assignment":
+                self.assigned[event.data["session"]].add(event.data["coach"])
+
+    def run(self) -> Routing:
+        for event in self.events:
+            getattr(self, f"_{event.name}")(event.data)
+        self.routing.changes = list(merge_all(self.changes))
+        return self.routing
+
+    def _family_of(self, player_id: int, change: Change) -> PlayerFacts | None:
+        player = self.facts.players.get(player_id)
+        change.player_ids.add(player_id)
+        if player is not None:
+            change.guardian_ids |= player.guardian_ids
+        return player
+
+    def _session_change(self, session_id: int, academy_id: int | None = None) -> Change | None:
+        facts = self.facts.sessions.get(session_id)
+        if facts is None and academy_id is None:
+            return None  # gone: the session's own event (it was deleted) describes it
+        change = Change(facts.academy_id if facts else academy_id, group_sessions=True)  # type: ignore[arg-type]  # one of the two is set
+        change.session_ids = {session_id}
+        change.coach_ids = self.assigned[session_id].copy()
+        if facts is not None:
+            change.coach_ids |= set(facts.coach_users)
+            change.add_times(academy(facts.academy_id).tz, facts.starts_at)
+        return change
+
+    # -- one method per event name (see bookings.live.capture) --
+
+    def _reservation(self, data: dict) -> None:
+        change = self._session_change(data["session"])
+        if change is None:
+            return
+        change.occupancy_only = True
+        player = self._family_of(data["player"], change)
+        self.changes.append(change)
+        session = self.facts.sessions[data["session"]]
+        if player is not None and data["status"] != "deleted":
+            self.routing.notes += notes.for_reservation(
+                active=data["status"] == "reserved",
+                actor_id=data["actor"],
+                coach_user_ids=set(session.coach_users.values()),
+                family=player.family,
+                first_name=player.first_name,
+                title=session.title,
+                starts_at=session.starts_at,
+                tz=academy(session.academy_id).tz,
+            )
+
+    def _occupancy(self, data: dict) -> None:
+        change = self._session_change(data["session"])
+        if change is not None:
+            change.occupancy_only = True
+            self.changes.append(change)
+
+    def _session(self, data: dict) -> None:
+        change = self._session_change(data["id"], data["academy"])
+        assert change is not None
+        change.add_times(academy(data["academy"]).tz, *_moments(data["times"]))
+        self.changes.append(change)
+
+    def _assignment(self, data: dict) -> None:
+        change = self._session_change(data["session"])
+        if change is not None:
+            change.coach_ids.add(data["coach"])
+            self.changes.append(change)
+
+    def _lesson(self, data: dict) -> None:
+        change = Change(data["academy"], lessons=True, coach_ids={data["coach"]})
+        change.add_times(academy(data["academy"]).tz, *_moments(data["times"]))
+        player = self._family_of(data["player"], change)
+        self.changes.append(change)
+        if player is not None and data["status"] != "deleted":
+            self.routing.notes += _lesson_notes(data, player)
+
+    def _availability(self, data: dict) -> None:
+        academy_id = self.facts.coach_academy.get(data["coach"])
+        if academy_id is not None:  # a weekly window: any day
+            self.changes.append(Change(academy_id, days=None, coach_ids={data["coach"]}))
+
+    def _time_off(self, data: dict) -> None:
+        academy_id = self.facts.coach_academy.get(data["coach"])
+        if academy_id is None:
+            return
+        start, end = _moments(data["times"])
+        tz = academy(academy_id).tz
+        day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+        days: set[date] = set()
+        while day <= last and len(days) < 400:
+            days.add(day)
+            day += timedelta(days=1)
+        self.changes.append(Change(academy_id, days=days, coach_ids={data["coach"]}))
+
+    def _player(self, data: dict) -> None:
+        # A name shows on calendars too; renames are rare, so every watched calendar re-renders.
+        change = Change(data["academy"], days=None, group_sessions=True, lessons=True)
+        self._family_of(data["id"], change)
+        self.changes.append(change)
+        self.routing.recheck_user_ids.update(data["users"])
+
+    def _guardian_link(self, data: dict) -> None:
+        self.routing.recheck_user_ids.update(data["guardians"])
+        for player_id in data["players"]:
+            player = self.facts.players.get(player_id)
+            if player is not None:
+                change = Change(player.academy_id, player_ids={player_id})
+                change.guardian_ids = set(data["guardians"])
+                self.changes.append(change)
+
+    def _coach(self, data: dict) -> None:
+        self.changes.append(
+            Change(
+                data["academy"],
+                days=None,
+                coach_ids={data["id"]},
+                group_sessions=True,
+                lessons=True,
+            )
+        )
+        self.routing.recheck_user_ids.update(data["users"])
+
+    def _staff(self, data: dict) -> None:
+        self.routing.recheck_user_ids.update(data["users"])
+
+    def _academy_row(self, data: dict) -> None:
+        self.changes.append(Change(data["academy"], days=None, group_sessions=True, lessons=True))
+
+
+def _lesson_notes(data: dict, player: PlayerFacts) -> list:
+    lesson = (
+        IndividualBooking.objects.select_related("academy", "coach", "session_type")
+        .filter(pk=data["id"])
+        .first()
+    )
+    if lesson is None:
+        return []
+    return notes.for_reservation(
+        active=data["status"] == "booked",
+        actor_id=data["actor"],
+        coach_user_ids={lesson.coach.user_id},
+        family=player.family,
+        first_name=player.first_name,
+        title=lesson.session_type.name,
+        starts_at=lesson.starts_at,
+        tz=lesson.academy.tz,
+    )
+
+
+@router
+def route(events: list[Event]) -> Routing:
+    return _Router(events).run()

@@ -1,0 +1,25 @@
+"""The booking operations (seed 000's RPCs, and the academy's schedule), one module per subject.
+
+Each operation is one transaction: authorize the actor, take every row lock it needs at once
+(bookings.locks), validate, write. Domain refusals are BookingError with a `code`. Live pages
+hear of the writes through model signals after COMMIT (bookings.live.capture), so operations
+never broadcast themselves.
+"""
+
+from bookings.services.lessons import individual_booking_cancel, individual_booking_create
+from bookings.services.reservations import reservation_cancel, reservation_create
+from bookings.services.sessions import (
+    group_session_cancel,
+    group_session_create,
+    group_session_update,
+)
+
+__all__ = [
+    "group_session_cancel",
+    "group_session_create",
+    "group_session_update",
+    "individual_booking_cancel",
+    "individual_booking_create",
+    "reservation_cancel",
+    "reservation_create",
+]
