@@ -15,7 +15,7 @@ lessons have fixed wall-clock places that never overlap (the coach teaches them 
 on every day of the year (clocks change at night). Each scenario gets places no other scenario
 uses, so no player is ever booked twice at one time, and the coach's lesson hours cover every
 day of the week, so a slot's weekday never matters. `prepare(now=...)` builds the same world
-for another clock.
+for another clock: tests/test_browser_world.py checks all this for many, without Chromium.
 """
 
 from __future__ import annotations
@@ -321,11 +321,9 @@ class _World:
             )
             for name, kind, minutes, capacity, colour in TYPES
         }
-        for name, *_ in TYPES:
-            assert timedelta(minutes=self.types[name].duration_minutes) <= (
-                LONGEST_GROUP if self.types[name].kind == "group" else LESSON
-            )
         self.lesson_type = self.types["Private lesson"]
+        if timedelta(minutes=self.lesson_type.duration_minutes) != LESSON:
+            raise RuntimeError("lesson places are LESSON apart, as the coach's slots are")
         for weekday in range(7):
             CoachAvailability.objects.create(
                 coach=self.sam,
@@ -372,7 +370,10 @@ class _World:
     ) -> GroupSession:
         """A scheduled group session with `filled` spots taken by fillers (through the service,
         as the front desk would book them)."""
-        ends_at = starts_at.astimezone(UTC) + timedelta(minutes=session_type.duration_minutes)
+        length = timedelta(minutes=session_type.duration_minutes)
+        if length > LONGEST_GROUP:
+            raise RuntimeError(f"{session_type} is longer than a group place")
+        ends_at = starts_at.astimezone(UTC) + length
         session = GroupSession.objects.create(
             academy=self.academy,
             session_type=session_type,
@@ -389,12 +390,13 @@ class _World:
         ]
         if len(free) < filled:
             raise RuntimeError(f"not enough fillers for the session at {starts_at}")
-        for filler in free[:filled]:
+        used = free[:filled]
+        for filler in used:
             reservation_create(
                 player=filler, session=session, actor=self.users["staff"], now=self.now
             )
             self.busy.setdefault(filler.pk, []).append((starts_at, ends_at))
-        self.fillers = self.fillers[filled:] + self.fillers[:filled]  # spread them out
+        self.fillers = [f for f in self.fillers if f not in used] + used  # spread them out
         session.refresh_from_db()
         return session
 
@@ -405,11 +407,10 @@ class _World:
         *,
         spots: int = 2,
         book_as: Any = None,
-        capacity: int | None = None,
     ) -> dict[str, Any]:
         """A session of the coach's for these players, `spots` of it still free for the test;
         with book_as, each of them already holds a reservation (made by that user)."""
-        s = self.group(starts_at, self._type_for(players), capacity=capacity)
+        s = self.group(starts_at, self._type_for(players))
         if book_as is not None:
             for player in players:
                 reservation_create(player=player, session=s, actor=book_as, now=self.now)
