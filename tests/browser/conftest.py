@@ -1,7 +1,8 @@
 """Browser test set-up: one Chromium per run; two servers per run, both started in the
 background as soon as the run knows it needs them (their start-up is most of the suite's time):
-the demo server (SQLite + in-memory layer) of the checklist and sync modules, and the real stack
-(PostgreSQL, a Redis of its own, two workers) of the fault tests; logged-in contexts per user;
+the embedded server (SQLite + in-memory layer) of the checklist and sync modules, and the real
+stack (PostgreSQL, a Redis of its own, two workers) of the fault tests, each with the academy
+tests/browser/world.py builds for them (no demo data); logged-in contexts per user;
 and on a failure a screenshot and the HTML of every page the test had open, with the server's
 log, in test-artifacts/<test name>/."""
 
@@ -33,8 +34,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 SETUP = "tests.browser.world:prepare"
 
 
-def _demo(exits: contextlib.ExitStack) -> Stack:
-    return exits.enter_context(running_stack(setup=SETUP))
+def _embedded(exits: contextlib.ExitStack) -> Stack:
+    return exits.enter_context(running_stack(demo=False, setup=SETUP))
 
 
 def _real(exits: contextlib.ExitStack) -> tuple[Stack, RedisServer]:
@@ -46,13 +47,15 @@ def _real(exits: contextlib.ExitStack) -> tuple[Stack, RedisServer]:
     exits.callback(redis.stop)
     database_url = exits.enter_context(postgres_database(settings.TEST_DATABASE_URL))
     stack = exits.enter_context(
-        running_stack(database_url=database_url, redis_url=redis.url, workers=2, setup=SETUP)
+        running_stack(
+            database_url=database_url, redis_url=redis.url, workers=2, demo=False, setup=SETUP
+        )
     )
     return stack, redis
 
 
 STARTERS: dict[str, Callable[[contextlib.ExitStack], Any]] = {
-    "demo_stack": _demo,
+    "embedded_stack": _embedded,
     "real_stack": _real,
 }
 
@@ -145,10 +148,10 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def demo_stack(request: pytest.FixtureRequest) -> Stack:
-    """The embedded default (SQLite, in-memory layer, one process) with the demo academy and
-    what tests/browser/world.py picked for each scenario."""
-    return background(request.config, "demo_stack").get()
+def embedded_stack(request: pytest.FixtureRequest) -> Stack:
+    """The embedded default (SQLite, in-memory layer, one process) with the academy
+    tests/browser/world.py built, and what it made for each scenario."""
+    return background(request.config, "embedded_stack").get()
 
 
 @pytest.fixture(scope="session")
@@ -160,7 +163,8 @@ def real_stack_and_redis(request: pytest.FixtureRequest) -> tuple[Stack, RedisSe
 
 @pytest.fixture(scope="session")
 def real_stack(real_stack_and_redis: tuple[Stack, RedisServer]) -> Stack:
-    """PostgreSQL, a Redis server of the tests' own, two ASGI workers; the same demo data."""
+    """PostgreSQL, a Redis server of the tests' own, two ASGI workers; a world of its own,
+    built the same way."""
     return real_stack_and_redis[0]
 
 
@@ -199,8 +203,8 @@ class Users:
 
 
 @pytest.fixture(scope="session")
-def demo_users(browser, demo_stack: Stack) -> Iterator[Users]:  # type: ignore[no-untyped-def]
-    users = Users(browser, demo_stack)
+def embedded_users(browser, embedded_stack: Stack) -> Iterator[Users]:  # type: ignore[no-untyped-def]
+    users = Users(browser, embedded_stack)
     yield users
     users.close()
 
@@ -263,12 +267,12 @@ def windows_fixture(users_fixture: str) -> Callable[..., Iterator[Windows]]:
     return fixture
 
 
-windows = windows_fixture("demo_users")
+windows = windows_fixture("embedded_users")
 
 
 @pytest.fixture
-def proxy(demo_stack: Stack) -> Iterator[TcpProxy]:
-    """A way to the demo server whose plug the test can pull."""
-    through = TcpProxy(demo_stack.port)
+def proxy(embedded_stack: Stack) -> Iterator[TcpProxy]:
+    """A way to the embedded server whose plug the test can pull."""
+    through = TcpProxy(embedded_stack.port)
     yield through
     through.close()

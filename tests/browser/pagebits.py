@@ -7,8 +7,6 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page
 
-COACH = "Sam Carter"  # the demo coach, who teaches every scenario's sessions
-
 
 def reserve_button(s: dict[str, Any]) -> str:
     return f'button[name=session][value="{s["id"]}"]'
@@ -34,12 +32,13 @@ def slot_row(page: Page, slot: dict[str, Any]) -> Locator:
 
 
 def card(page: Page, s: dict[str, Any]) -> Locator:
-    """The demo coach's session or lesson on a coach's day or week calendar."""
+    """A session or lesson on a coach's day or week calendar, as taught by its coach (another
+    coach may teach at the same time)."""
     article = f'article.cal-item[aria-label="{s.get("title") or s["type_name"]} {s["hhmm"]}"]'
     found = page.locator(
         f'section[aria-labelledby="cal-{s["ymd"]}"] {article}, .cal-list {article}'
     )
-    return found.filter(has_text=COACH)
+    return found.filter(has_text=s["coach"])
 
 
 def status(page: Page) -> Locator:

@@ -40,8 +40,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-# Migrations, the demo data and an optional `module:function` of the caller's (whose result is
-# written as JSON) in one Python process: Django's start-up is the slow part on a busy machine.
+# Migrations, the demo data (unless demo=False) and an optional `module:function` of the caller's
+# (whose result is written as JSON) in one Python process: Django's start-up is the slow part on
+# a busy machine.
 PREPARE = """
 import json, os, sys, importlib
 import django
@@ -200,8 +201,9 @@ def running_stack(
     setup: str | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """setup: "module:function" run after the demo data, in the same process; its JSON-able
-    result is Stack.setup. The server's output goes to Stack.log_path (never a full pipe)."""
+    """demo: load the demo academy (the browser tests build their own instead). setup:
+    "module:function" run after that, in the same process; its JSON-able result is
+    Stack.setup. The server's output goes to Stack.log_path (never a full pipe)."""
     with tempfile.TemporaryDirectory(prefix="courtside-stack-") as tmp:
         port = free_port()
         env = {

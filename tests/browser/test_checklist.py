@@ -2,9 +2,9 @@
 
 Each test opens the pages of the people concerned (player home, parent home, the schedule
 page's time slots and group sessions, the coach's calendar and day), acts in one of them, and
-waits for the others to change on their own: no reload. The demo server is the embedded
-default (SQLite, in-memory layer, one process); tests/browser/world.py gives each test sessions
-and lesson slots nobody else touches.
+waits for the others to change on their own: no reload. The server is the embedded default
+(SQLite, in-memory layer, one process); tests/browser/world.py builds its academy and gives each
+test sessions and lesson slots nobody else touches.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def world(demo_stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return demo_stack.setup
+def world(embedded_stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return embedded_stack.setup
 
 
 def gone_from_future_lists(windows, username: str, s: dict[str, Any], home: str) -> None:  # type: ignore[no-untyped-def]
@@ -44,7 +44,7 @@ def gone_from_future_lists(windows, username: str, s: dict[str, Any], home: str)
 
 def test_player_reserves_a_group_session(windows, world) -> None:  # type: ignore[no-untyped-def]
     """Player reserves group session: player home, parent home, coach schedule, coach home."""
-    s = world["group_player"]
+    s, oliver = world["group_player"], world["names"]["oliver"]
     player_home = windows.open("oliver", "/player/?tab=reservations", label="player-home")
     parent_home = windows.open("parent", "/parent/?tab=reservations", label="parent-home")
     parent_schedule = windows.open("parent", f"/parent/schedule/?date={s['date']}")
@@ -52,26 +52,26 @@ def test_player_reserves_a_group_session(windows, world) -> None:  # type: ignor
     coach_home = windows.open("coach", f"/coach/?date={s['date']}", label="coach-home")
     booking = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="booking")
     expect(entry(player_home, s)).to_have_count(0)
-    expect(card(coach_home, s)).not_to_contain_text("Oliver Wright")
+    expect(card(coach_home, s)).not_to_contain_text(oliver)
 
     booking.click(reserve_button(s))
 
-    expect(status(booking)).to_contain_text(f"Reserved {s['title']} for Oliver Wright")
+    expect(status(booking)).to_contain_text(f"Reserved {s['title']} for {oliver}")
     expect(entry(player_home, s)).to_contain_text(s["title"])
-    expect(entry(parent_home, s, "Oliver Wright")).to_have_count(1)
+    expect(entry(parent_home, s, oliver)).to_have_count(1)
     left, capacity = s["capacity"] - s["reserved"] - 1, s["capacity"]
     expect(session_row(parent_schedule, s)).to_contain_text(f"{left} of {capacity} spot")
     expect(card(coach_schedule, s)).to_contain_text(f"{s['reserved'] + 1}/{capacity} booked")
-    expect(card(coach_schedule, s)).to_contain_text("Oliver Wright")
-    expect(card(coach_home, s)).to_contain_text("Oliver Wright")
-    expect(toasts(coach_home)).to_contain_text("New booking: Oliver")
+    expect(card(coach_schedule, s)).to_contain_text(oliver)
+    expect(card(coach_home, s)).to_contain_text(oliver)
+    expect(toasts(coach_home)).to_contain_text(f"New booking: {world['first_names']['oliver']}")
 
 
 def test_player_books_a_lesson_then_cancels_it(windows, world) -> None:  # type: ignore[no-untyped-def]
     """Player reserves individual session (player home, parent home, time slots, coach schedule,
     coach home); player cancels (every view, time slots regenerate); cancelled reservations
     don't show in future lists."""
-    slot = world["lesson_player"]
+    slot, oliver = world["lesson_player"], world["names"]["oliver"]
     booking = windows.open("oliver", f"/player/schedule/?{slot['query']}", label="booking")
     parent_slots = windows.open("parent", f"/parent/schedule/?{slot['query']}", label="slots")
     player_home = windows.open("oliver", "/player/?tab=reservations", label="player-home")
@@ -83,33 +83,33 @@ def test_player_books_a_lesson_then_cancels_it(windows, world) -> None:  # type:
     booking.click(book_button(slot))
 
     expect(status(booking)).to_contain_text(
-        f"Booked {slot['type_name']} with Sam Carter for Oliver Wright"
+        f"Booked {slot['type_name']} with {slot['coach']} for {oliver}"
     )
     expect(slot_row(parent_slots, slot)).to_contain_text("Taken")
     expect(parent_slots.locator(book_button(slot))).to_have_count(0)
     expect(entry(player_home, slot)).to_contain_text(slot["type_name"])
-    expect(entry(parent_home, slot, "Oliver Wright")).to_have_count(1)
-    expect(card(coach_schedule, slot)).to_contain_text("Oliver Wright")
-    expect(card(coach_home, slot)).to_contain_text("Oliver Wright")
+    expect(entry(parent_home, slot, oliver)).to_have_count(1)
+    expect(card(coach_schedule, slot)).to_contain_text(oliver)
+    expect(card(coach_home, slot)).to_contain_text(oliver)
 
     entry(player_home, slot).locator("button", has_text="Cancel").click()
 
-    expect(status(player_home)).to_contain_text(f"Cancelled {slot['type_name']} for Oliver")
+    expect(status(player_home)).to_contain_text(f"Cancelled {slot['type_name']} for {oliver}")
     expect(entry(player_home, slot)).to_have_count(0)
-    expect(entry(parent_home, slot, "Oliver Wright")).to_have_count(0)
+    expect(entry(parent_home, slot, oliver)).to_have_count(0)
     expect(entry(booking, slot)).to_have_count(0)  # the schedule page's "Already booked"
     expect(parent_slots.locator(book_button(slot))).to_have_count(1)  # free again
     expect(booking.locator(book_button(slot))).to_have_count(1)
     expect(card(coach_schedule, slot)).to_have_count(0)
     expect(card(coach_home, slot)).to_have_count(0)
-    expect(toasts(coach_home)).to_contain_text("Cancelled: Oliver")
+    expect(toasts(coach_home)).to_contain_text(f"Cancelled: {world['first_names']['oliver']}")
     gone_from_future_lists(windows, "oliver", slot, "/player/")
     gone_from_future_lists(windows, "parent", slot, "/parent/")
 
 
 def test_parent_reserves_for_a_child_then_cancels(windows, world) -> None:  # type: ignore[no-untyped-def]
     """Parent reserves session for player (all views); parent cancels (all views)."""
-    s, isla = world["group_parent"], world["players"]["isla"]
+    s, isla, isla_name = world["group_parent"], world["players"]["isla"], world["names"]["isla"]
     booking = windows.open(
         "parent", f"/parent/schedule/?player={isla}&date={s['date']}", label="booking"
     )
@@ -122,28 +122,29 @@ def test_parent_reserves_for_a_child_then_cancels(windows, world) -> None:  # ty
 
     booking.click(reserve_button(s))
 
-    expect(status(booking)).to_contain_text(f"Reserved {s['title']} for Isla Wright")
-    expect(entry(parent_home, s, "Isla Wright")).to_contain_text(s["title"])
-    expect(entry(booking, s, "Isla Wright")).to_have_count(1)
+    expect(status(booking)).to_contain_text(f"Reserved {s['title']} for {isla_name}")
+    expect(entry(parent_home, s, isla_name)).to_contain_text(s["title"])
+    expect(entry(booking, s, isla_name)).to_have_count(1)
     expect(session_row(other_family, s)).to_contain_text(f"{left - 1} of {capacity} spot")
-    expect(card(coach_schedule, s)).to_contain_text("Isla Wright")
+    expect(card(coach_schedule, s)).to_contain_text(isla_name)
     expect(card(coach_schedule, s)).to_contain_text(f"{s['reserved'] + 1}/{capacity} booked")
-    expect(card(coach_home, s)).to_contain_text("Isla Wright")
+    expect(card(coach_home, s)).to_contain_text(isla_name)
 
-    entry(parent_home, s, "Isla Wright").locator("button", has_text="Cancel").click()
+    entry(parent_home, s, isla_name).locator("button", has_text="Cancel").click()
 
-    expect(status(parent_home)).to_contain_text(f"Cancelled {s['title']} for Isla Wright")
-    expect(entry(parent_home, s, "Isla Wright")).to_have_count(0)
-    expect(entry(booking, s, "Isla Wright")).to_have_count(0)
+    expect(status(parent_home)).to_contain_text(f"Cancelled {s['title']} for {isla_name}")
+    expect(entry(parent_home, s, isla_name)).to_have_count(0)
+    expect(entry(booking, s, isla_name)).to_have_count(0)
     expect(session_row(other_family, s)).to_contain_text(f"{left} of {capacity} spot")
-    expect(card(coach_schedule, s)).not_to_contain_text("Isla Wright")
-    expect(card(coach_home, s)).not_to_contain_text("Isla Wright")
+    expect(card(coach_schedule, s)).not_to_contain_text(isla_name)
+    expect(card(coach_home, s)).not_to_contain_text(isla_name)
     gone_from_future_lists(windows, "parent", s, "/parent/")
 
 
 def test_parent_books_a_lesson_for_a_child_then_cancels(windows, world) -> None:  # type: ignore[no-untyped-def]
     """Parent books and cancels a lesson: the time slots regenerate in another family's window."""
     slot, freddie = world["lesson_parent"], world["players"]["freddie"]
+    name = world["names"]["freddie"]
     booking = windows.open(
         "parent", f"/parent/schedule/?player={freddie}&{slot['query']}", label="booking"
     )
@@ -152,32 +153,32 @@ def test_parent_books_a_lesson_for_a_child_then_cancels(windows, world) -> None:
 
     booking.click(book_button(slot))
 
-    expect(status(booking)).to_contain_text("for Freddie Wright, ")
+    expect(status(booking)).to_contain_text(f"for {name}, ")
     expect(slot_row(other_family, slot)).to_contain_text("Taken")
     expect(other_family.locator(book_button(slot))).to_have_count(0)
-    expect(card(coach_home, slot)).to_contain_text("Freddie Wright")
+    expect(card(coach_home, slot)).to_contain_text(name)
 
-    entry(booking, slot, "Freddie Wright").locator("button", has_text="Cancel").click()
+    entry(booking, slot, name).locator("button", has_text="Cancel").click()
 
     expect(status(booking)).to_contain_text("Cancelled")
     expect(other_family.locator(book_button(slot))).to_have_count(1)
     expect(booking.locator(book_button(slot))).to_have_count(1)
     expect(card(coach_home, slot)).to_have_count(0)
-    expect(entry(booking, slot, "Freddie Wright")).to_have_count(0)
+    expect(entry(booking, slot, name)).to_have_count(0)
 
 
 def test_coach_cancels_a_session(windows, world) -> None:  # type: ignore[no-untyped-def]
     """Coach cancels session: every view drops it and the family is told."""
-    s = world["coach_cancel"]  # Oliver holds a reservation in it (world.py made it)
+    s, oliver = world["coach_cancel"], world["names"]["oliver"]  # he holds a reservation in it
     player_home = windows.open("oliver", "/player/?tab=reservations", label="player-home")
     parent_home = windows.open("parent", "/parent/?tab=reservations", label="parent-home")
     schedule = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="schedule")
     coach_schedule = windows.open("coach", f"/coach/schedule/?date={s['date']}")
     coach_home = windows.open("coach", f"/coach/?date={s['date']}", label="coach-home")
     expect(entry(player_home, s)).to_contain_text(s["title"])
-    expect(entry(parent_home, s, "Oliver Wright")).to_have_count(1)
+    expect(entry(parent_home, s, oliver)).to_have_count(1)
     expect(session_row(schedule, s)).to_have_count(1)
-    expect(card(coach_home, s)).to_contain_text("Oliver Wright")
+    expect(card(coach_home, s)).to_contain_text(oliver)
 
     card(coach_home, s).locator("button", has_text="Cancel session").click()
 
@@ -185,17 +186,17 @@ def test_coach_cancels_a_session(windows, world) -> None:  # type: ignore[no-unt
     expect(card(coach_home, s)).to_have_count(0)
     expect(card(coach_schedule, s)).to_have_count(0)
     expect(entry(player_home, s)).to_have_count(0)
-    expect(entry(parent_home, s, "Oliver Wright")).to_have_count(0)
+    expect(entry(parent_home, s, oliver)).to_have_count(0)
     expect(session_row(schedule, s)).to_have_count(0)
-    expect(toasts(player_home)).to_contain_text(f"Sam Carter cancelled {s['title']}")
-    expect(toasts(parent_home)).to_contain_text(f"Sam Carter cancelled {s['title']}")
+    expect(toasts(player_home)).to_contain_text(f"{s['coach']} cancelled {s['title']}")
+    expect(toasts(parent_home)).to_contain_text(f"{s['coach']} cancelled {s['title']}")
 
 
 def test_parent_switcher_keeps_following_live_updates(windows, world) -> None:  # type: ignore[no-untyped-def]
     """Account switcher (a parent's ?player=) with real-time updates."""
-    s = world["switch_child"]
+    s, names = world["switch_child"], world["names"]
     family = windows.open("parent", "/parent/?tab=reservations", label="family")
-    family.get_by_role("link", name="Oliver Wright", exact=True).click()
+    family.get_by_role("link", name=names["oliver"], exact=True).click()
     family.wait_for_url(f"**player={world['players']['oliver']}**")
     wait_live(family)
     booking = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="booking")
@@ -203,18 +204,18 @@ def test_parent_switcher_keeps_following_live_updates(windows, world) -> None:  
     booking.click(reserve_button(s))
 
     expect(entry(family, s)).to_contain_text(s["title"])  # one child's view: no names
-    family.get_by_role("link", name="Isla Wright", exact=True).click()
+    family.get_by_role("link", name=names["isla"], exact=True).click()
     family.wait_for_url(f"**player={world['players']['isla']}**")
     wait_live(family)
     expect(entry(family, s)).to_have_count(0)
     family.get_by_role("link", name="All children", exact=True).click()
     family.wait_for_url("**player=all**")
     wait_live(family)
-    expect(entry(family, s, "Oliver Wright")).to_have_count(1)
+    expect(entry(family, s, names["oliver"])).to_have_count(1)
 
     entry(booking, s).locator("button", has_text="Cancel").click()
 
-    expect(entry(family, s, "Oliver Wright")).to_have_count(0)
+    expect(entry(family, s, names["oliver"])).to_have_count(0)
 
 
 def test_role_switcher_keeps_following_live_updates(windows, world) -> None:  # type: ignore[no-untyped-def]
@@ -223,7 +224,7 @@ def test_role_switcher_keeps_following_live_updates(windows, world) -> None:  # 
     hugo, pat_player = world["players"]["hugo"], world["players"]["pat"]
     pat = windows.open("pat", "/player/?tab=reservations", label="pat")
     expect(pat.locator("#role-select option")).to_have_count(2)
-    pat.select_option("#role-select", label="Parent · Courtside Tennis Academy")
+    pat.select_option("#role-select", label=f"Parent · {world['academy_name']}")
     pat.click(".role-switch button[type=submit]")
     pat.wait_for_url("**/parent/")
     wait_live(pat)
@@ -232,8 +233,8 @@ def test_role_switcher_keeps_following_live_updates(windows, world) -> None:  # 
     desk.click(reserve_button(for_hugo))
 
     expect(status(desk)).to_contain_text("Reserved")
-    expect(entry(pat, for_hugo)).to_contain_text("for Hugo Martin")
-    pat.select_option("#role-select", label="Player · Courtside Tennis Academy")
+    expect(entry(pat, for_hugo)).to_contain_text(f"for {world['names']['hugo']}")
+    pat.select_option("#role-select", label=f"Player · {world['academy_name']}")
     pat.click(".role-switch button[type=submit]")
     pat.wait_for_url("**/player/")
     wait_live(pat)
@@ -246,7 +247,7 @@ def test_role_switcher_keeps_following_live_updates(windows, world) -> None:  # 
     expect(entry(pat, for_pat)).to_contain_text(for_pat["title"])
 
 
-def test_no_duplicate_reservation(windows, world, demo_stack) -> None:  # type: ignore[no-untyped-def]
+def test_no_duplicate_reservation(windows, world, embedded_stack) -> None:  # type: ignore[no-untyped-def]
     """No duplicate reservations can be created: a second window's attempt gets a plain answer."""
     s, oliver = world["duplicate"], world["players"]["oliver"]
     first = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="first")
@@ -258,7 +259,9 @@ def test_no_duplicate_reservation(windows, world, demo_stack) -> None:  # type: 
     expect(entry(second, s)).to_have_count(1)  # "Already booked", live
     second.click(reserve_button(s))  # still offered: spots are shared, not per player
 
-    expect(status(second)).to_contain_text("Oliver Wright is already booked on this session")
+    expect(status(second)).to_contain_text(
+        f"{world['names']['oliver']} is already booked on this session"
+    )
     expect(second.locator(f"#msg-session-{s['id']}")).to_contain_text("already booked")
     expect(entry(second, s)).to_have_count(1)
-    assert active_reservations(demo_stack, s["id"], oliver) == 1
+    assert active_reservations(embedded_stack, s["id"], oliver) == 1

@@ -75,7 +75,7 @@ def indicator(page):  # type: ignore[no-untyped-def]
 
 
 def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) -> None:  # type: ignore[no-untyped-def]
-    s, oliver_id = world["redis_down"], world["players"]["oliver"]
+    s, oliver_id, name = world["redis_down"], world["players"]["oliver"], world["names"]["oliver"]
     oliver = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="oliver")
     coach = windows.open("coach", f"/coach/?date={s['date']}", label="coach")
     parent = windows.open("parent", "/parent/?tab=reservations", label="parent")
@@ -87,8 +87,8 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
     with real_stack.only_worker(first):
         answer, _ = desk.post("/reserve/", {"session": s["id"], "player": oliver_id})
         assert answer == 200
-    expect(card(coach, s)).to_contain_text("Oliver Wright")
-    expect(entry(parent, s, "Oliver Wright")).to_have_count(1)
+    expect(card(coach, s)).to_contain_text(name)
+    expect(entry(parent, s, name)).to_have_count(1)
     expect(entry(oliver, s)).to_have_count(1)
     with real_stack.only_worker(second):
         (ident,) = real_stack.sql(
@@ -97,8 +97,8 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
         )[0]
         answer, _ = desk.post("/cancel/", {"reservation": ident})
         assert answer == 200
-    expect(card(coach, s)).not_to_contain_text("Oliver Wright")
-    expect(entry(parent, s, "Oliver Wright")).to_have_count(0)
+    expect(card(coach, s)).not_to_contain_text(name)
+    expect(entry(parent, s, name)).to_have_count(0)
     expect(entry(oliver, s)).to_have_count(0)
 
     redis_server.stop()
@@ -106,10 +106,10 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
     for page in pages:
         expect(indicator(page)).to_have_text("Offline", timeout=BACK_LIVE)
     oliver.click(reserve_button(s))  # plain HTTP: works without Redis
-    expect(status(oliver)).to_contain_text(f"Reserved {s['title']} for Oliver Wright")
+    expect(status(oliver)).to_contain_text(f"Reserved {s['title']} for {name}")
     assert active_reservations(real_stack, s["id"], oliver_id) == 1
-    expect(card(coach, s)).to_contain_text("Oliver Wright")  # the other pages poll
-    expect(entry(parent, s, "Oliver Wright")).to_have_count(1)
+    expect(card(coach, s)).to_contain_text(name)  # the other pages poll
+    expect(entry(parent, s, name)).to_have_count(1)
     for page in pages:
         expect(indicator(page)).to_have_text("Offline")
 
@@ -121,9 +121,9 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
     # Live again means pushed again (polling stops once live): the next change reaches every
     # page within seconds, though Redis forgot the streams' sequence numbers and the workers'
     # old connections to it are dead.
-    entry(parent, s, "Oliver Wright").locator("button", has_text="Cancel").click()
-    expect(status(parent)).to_contain_text(f"Cancelled {s['title']} for Oliver Wright")
-    expect(card(coach, s)).not_to_contain_text("Oliver Wright")
+    entry(parent, s, name).locator("button", has_text="Cancel").click()
+    expect(status(parent)).to_contain_text(f"Cancelled {s['title']} for {name}")
+    expect(card(coach, s)).not_to_contain_text(name)
     expect(entry(oliver, s)).to_have_count(0)
     for page in pages:
         wait_converged(page)
@@ -131,7 +131,7 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
 
 
 def test_killed_worker_clients_reconnect_and_resync(windows, world, real_stack) -> None:  # type: ignore[no-untyped-def]
-    s, oliver_id = world["worker"], world["players"]["oliver"]
+    s, oliver_id, name = world["worker"], world["players"]["oliver"], world["names"]["oliver"]
     pages = [
         windows.open("oliver", f"/player/schedule/?date={s['date']}", label="oliver"),
         windows.open("parent", "/parent/?tab=reservations", label="parent"),
@@ -180,11 +180,11 @@ def test_killed_worker_clients_reconnect_and_resync(windows, world, real_stack) 
 
     for calendar in (coach_home, coach_schedule, staff):
         if reserved:
-            expect(card(calendar, s)).to_contain_text("Oliver Wright")
+            expect(card(calendar, s)).to_contain_text(name)
         else:
-            expect(card(calendar, s)).not_to_contain_text("Oliver Wright")
+            expect(card(calendar, s)).not_to_contain_text(name)
     expect(entry(oliver, s)).to_have_count(1 if reserved else 0)
-    expect(entry(parent, s, "Oliver Wright")).to_have_count(1 if reserved else 0)
+    expect(entry(parent, s, name)).to_have_count(1 if reserved else 0)
     for page in pages:
         wait_converged(page)
 

@@ -38,14 +38,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def world(demo_stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return demo_stack.setup
+def world(embedded_stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return embedded_stack.setup
 
 
 def test_two_windows_stay_in_sync(windows, world) -> None:  # type: ignore[no-untyped-def]
     """A player and a parent book and cancel on one day's schedule, turn about; after every
     step both windows show the same slots and sessions, and exactly what the database holds."""
-    day, isla = world["sync"], world["players"]["isla"]
+    day, isla, names = world["sync"], world["players"]["isla"], world["names"]
     s, (olivers_slot, islas_slot) = day["session"], day["slots"]
     query = olivers_slot["query"]
     oliver = windows.open("oliver", f"/player/schedule/?{query}", label="oliver")
@@ -61,7 +61,7 @@ def test_two_windows_stay_in_sync(windows, world) -> None:  # type: ignore[no-un
     oliver.click(book_button(olivers_slot))
     expect(status(oliver)).to_contain_text("Booked")
     expect(slot_row(parent, olivers_slot)).to_contain_text("Taken")
-    expect(entry(parent, olivers_slot, "Oliver Wright")).to_have_count(1)  # the family's list
+    expect(entry(parent, olivers_slot, names["oliver"])).to_have_count(1)  # the family's list
     in_sync()
 
     parent.click(book_button(islas_slot))
@@ -83,16 +83,16 @@ def test_two_windows_stay_in_sync(windows, world) -> None:  # type: ignore[no-un
     entry(oliver, olivers_slot).locator("button", has_text="Cancel").click()
     expect(status(oliver)).to_contain_text("Cancelled")
     expect(parent.locator(book_button(olivers_slot))).to_have_count(1)
-    expect(entry(parent, olivers_slot, "Oliver Wright")).to_have_count(0)
+    expect(entry(parent, olivers_slot, names["oliver"])).to_have_count(0)
     in_sync()
 
-    entry(parent, s, "Isla Wright").locator("button", has_text="Cancel").click()
+    entry(parent, s, names["isla"]).locator("button", has_text="Cancel").click()
     expect(status(parent)).to_contain_text("Cancelled")
     expect(session_row(oliver, s)).to_contain_text(f"{left} of {s['capacity']} spot")
     in_sync()
 
 
-def test_two_people_book_one_slot_at_once(windows, world, demo_stack) -> None:  # type: ignore[no-untyped-def]
+def test_two_people_book_one_slot_at_once(windows, world, embedded_stack) -> None:  # type: ignore[no-untyped-def]
     """Both click Book on the same slot in the same millisecond: one gets it, the other a plain
     message, and both windows end up showing the same truth."""
     slot, isla = world["race"], world["players"]["isla"]
@@ -116,10 +116,10 @@ def test_two_people_book_one_slot_at_once(windows, world, demo_stack) -> None:  
         expect(slot_row(page, slot)).to_contain_text("Taken")
         wait_converged(page)
     assert fragment_html(mia, "slots:") == fragment_html(parent, "slots:")
-    assert booked_lessons(demo_stack, world["coach"], slot["utc"]) == 1
+    assert booked_lessons(embedded_stack, world["coach"], slot["utc"]) == 1
 
 
-def test_offline_and_back(windows, world, demo_stack, proxy) -> None:  # type: ignore[no-untyped-def]
+def test_offline_and_back(windows, world, embedded_stack, proxy) -> None:  # type: ignore[no-untyped-def]
     """Network gone: reserving fails with a clear message and changes nothing. Network back: the
     page shows what changed meanwhile, and reserving again makes exactly one reservation."""
     s, mia_id = world["offline"], world["players"]["mia"]
@@ -136,7 +136,7 @@ def test_offline_and_back(windows, world, demo_stack, proxy) -> None:  # type: i
     mia.click(reserve_button(s))
 
     expect(status(mia)).to_contain_text("You are offline: nothing was changed")
-    assert active_reservations(demo_stack, s["id"], mia_id) == 0
+    assert active_reservations(embedded_stack, s["id"], mia_id) == 0
     oliver.click(reserve_button(s))  # meanwhile, someone else takes a spot
     expect(status(oliver)).to_contain_text("Reserved")
     expect(session_row(mia, s)).to_contain_text(f"{free} of {capacity} spot")  # cannot know
@@ -151,8 +151,8 @@ def test_offline_and_back(windows, world, demo_stack, proxy) -> None:  # type: i
     expect(status(mia)).to_contain_text("Reserved")
     expect(entry(mia, s)).to_have_count(1)
     expect(session_row(oliver, s)).to_contain_text(f"{free - 2} of {capacity} spot")
-    assert active_reservations(demo_stack, s["id"], mia_id) == 1
-    assert active_reservations(demo_stack, s["id"], world["players"]["oliver"]) == 1
+    assert active_reservations(embedded_stack, s["id"], mia_id) == 1
+    assert active_reservations(embedded_stack, s["id"], world["players"]["oliver"]) == 1
 
 
 def test_indicator_live_reconnecting_offline_and_back(windows, world, proxy) -> None:  # type: ignore[no-untyped-def]

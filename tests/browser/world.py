@@ -1,26 +1,100 @@
-"""What the browser tests act on, picked from the demo data when their server is prepared.
+"""What the browser tests act on: an academy of their own, built relative to the clock.
 
-The demo academy is generated relative to today, so the tests cannot name sessions or time slots
-in advance. `prepare()` runs in the stack's set-up process (Django configured, demo loaded),
-adds the few accounts the checklist needs, and hands every scenario sessions and lesson slots of
-its own: taught by the demo coach, two to thirteen days ahead (bookable, cancellable online),
-free for the players who will book them and used by no other scenario. Its result (JSON) is
-`Stack.setup`.
+`prepare()` runs in the stack's set-up process (Django configured, database migrated, no demo
+data) and builds, in one transaction, everything the tests need and nothing they would have to
+search for: an academy (Europe/London, the demo's booking rules), two coaches, courts, session
+types, the logins the tests sign in with (password "demo"), players and families, the coach's
+lesson hours, and for every scenario the group sessions and lesson slots it acts on. Its result
+(JSON) is `Stack.setup`: ids, names, and each session or slot as the pages show it.
+
+When things happen (`Timetable`): on whole local days of the academy, from the day after the
+one on which `now + cut-off + MARGIN` falls, so every start is later than that whatever the
+hour, the weekday or a daylight-saving change (a later day starts after any moment of an earlier
+one); a handful of days on, well inside the booking horizon. On each day, group sessions and
+lessons have fixed wall-clock places that never overlap (the coach teaches them all) and exist
+on every day of the year (clocks change at night). Each scenario gets places no other scenario
+uses, so no player is ever booked twice at one time, and the coach's lesson hours cover every
+day of the week, so a slot's weekday never matters. `prepare(now=...)` builds the same world
+for another clock: tests/test_browser_world.py checks all this for many, without Chromium.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
 from django.utils import timezone
 
 from bookings.models import GuardianLink, Player
-from bookings.services import _player_busy, reservation_create
-from scheduling.models import Academy, Coach, GroupSession, SessionType
-from scheduling.slots import generate_slots
+from bookings.services import individual_booking_create, reservation_create
+from scheduling.models import (
+    Academy,
+    Coach,
+    CoachAvailability,
+    Court,
+    GroupSession,
+    SessionType,
+    StaffAssignment,
+    StaffMember,
+)
+
+PASSWORD = "demo"
+TIME_ZONE = "Europe/London"
+# How long after prepare() a test may still book or cancel online (a run takes minutes).
+MARGIN = timedelta(hours=6)
+
+# A day's places, local wall-clock times: group sessions (none longer than LONGEST_GROUP) and,
+# between them, the coach's lesson hours (every day of the week).
+GROUP_TIMES = [time(9, 0), time(10, 30), time(17, 0), time(18, 30)]
+LONGEST_GROUP = timedelta(minutes=75)
+LESSON_HOURS = (time(12, 0), time(16, 0))
+LESSON = timedelta(minutes=60)
+
+# Session types: name, kind, minutes, capacity, colour.
+TYPES = [
+    ("Junior squad", "group", 60, 8, "#16a34a"),
+    ("Adult drills", "group", 75, 8, "#2563eb"),
+    ("Open play", "group", 60, 8, "#f59e0b"),
+    ("Cardio tennis", "group", 60, 10, "#dc2626"),
+    ("Private lesson", "individual", 60, 1, "#7c3aed"),
+]
+
+# Logins that are not players: username, first name, last name, what they are.
+STAFF = [
+    ("admin", "Ada", "Admin", "admin"),
+    ("staff", "Rebecca", "Hall", "staff"),
+    ("coach", "Sam", "Carter", "coach"),  # teaches every scenario's sessions and lessons
+    ("elena", "Elena", "Petrova", "coach"),  # a second coach, at the same times now and then
+    ("parent", "Hannah", "Wright", "guardian"),
+    ("priya.patel", "Priya", "Patel", "guardian"),
+]
+# Players: key, username (None: no login of their own), first, last, age, guardians.
+PLAYERS = [
+    ("mia", "player", "Mia", "Thompson", 29, []),
+    ("noah", "noah.clarke", "Noah", "Clarke", 41, []),
+    ("sofia", "sofia.garcia", "Sofia", "García", 35, []),
+    ("pat", "pat", "Pat", "Ryan", 40, []),  # a player and Hugo's father: two roles to switch
+    ("oliver", "oliver", "Oliver", "Wright", 14, ["parent"]),  # a child with a login
+    ("isla", None, "Isla", "Wright", 11, ["parent"]),
+    ("freddie", None, "Freddie", "Wright", 8, ["parent"]),
+    ("hugo", None, "Hugo", "Ryan", 10, ["pat"]),
+    ("arjun", None, "Arjun", "Patel", 12, ["priya.patel"]),
+    ("maya", None, "Maya", "Patel", 9, ["priya.patel"]),
+]
+CHILDREN = {key for key, _, _, _, age, _ in PLAYERS if age < 18}
+# Players nobody signs in for: they fill spots, so counts never start at zero.
+FILLERS = [
+    ("grace", "Grace", "Turner", 33),
+    ("ben", "Ben", "Foster", 52),
+    ("lucy", "Lucy", "Adams", 27),
+    ("daniel", "Daniel", "Reid", 45),
+    ("zofia", "Zofia", "Nowak", 13),
+    ("jan", "Jan", "Nowak", 10),
+]
 
 # Who books over plain HTTP in the fault tests (the front desk and the crowd).
 HTTP_USERS = [
@@ -35,274 +109,405 @@ HTTP_USERS = [
 ]
 
 
-def prepare() -> dict[str, Any]:
-    return _World().build()
+def prepare(now: datetime | None = None) -> dict[str, Any]:
+    """Build the world for the clock `now` (default: the real one)."""
+    with transaction.atomic():
+        return _World(now or timezone.now()).build()
+
+
+@dataclass
+class Timetable:
+    """Days and places for the world, relative to `now`. `day()` is a day of one scenario's
+    own; `place(kind)` the next free group or lesson place on the shared days."""
+
+    now: datetime
+    tz: Any
+    lead: timedelta  # the shortest notice at which everything must still be bookable
+    horizon: timedelta  # how far ahead families may book
+    days: list[date] = field(default_factory=list)  # in use, in order
+    shared: list[date] = field(default_factory=list)  # those opened by place()
+    free: dict[str, list[datetime]] = field(default_factory=lambda: {"group": [], "lesson": []})
+
+    @property
+    def earliest(self) -> datetime:
+        return self.now + self.lead
+
+    @property
+    def first_day(self) -> date:
+        return timezone.localdate(self.earliest, self.tz) + timedelta(days=1)
+
+    def day(self) -> date:
+        day = self.first_day + timedelta(days=len(self.days))
+        self.days.append(day)
+        return day
+
+    def group_places(self, day: date) -> list[datetime]:
+        return [self.at(day, wall, LONGEST_GROUP) for wall in GROUP_TIMES]
+
+    def lesson_places(self, day: date) -> list[datetime]:
+        start, end = (datetime.combine(day, t) for t in LESSON_HOURS)
+        walls = []
+        while start + LESSON <= end:
+            walls.append(start.time())
+            start += LESSON
+        return [self.at(day, wall, LESSON) for wall in walls]
+
+    def place(self, kind: str) -> datetime:
+        if not self.free[kind]:
+            day = self.day()
+            self.shared.append(day)
+            self.free["group"] += self.group_places(day)
+            self.free["lesson"] += self.lesson_places(day)
+        return self.free[kind].pop(0)
+
+    def at(self, day: date, wall: time, length: timedelta) -> datetime:
+        """The moment of a place, checked: it exists, it starts and ends on that day, and it is
+        bookable and cancellable online from now until now + MARGIN."""
+        moment = datetime.combine(day, wall, tzinfo=self.tz)
+        utc = moment.astimezone(UTC)
+        ends = (utc + length).astimezone(self.tz)
+        if (
+            utc.astimezone(self.tz).replace(tzinfo=None) != moment.replace(tzinfo=None)
+            or ends.date() != day
+            or moment < self.earliest
+            or ends > self.now + self.horizon
+        ):
+            raise RuntimeError(f"{day} {wall} is no place for a browser test at {self.now}")
+        return moment
 
 
 class _World:
-    def __init__(self) -> None:
-        self.academy = Academy.objects.get(slug="courtside-demo")
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be an aware datetime")
+        self.now = now
+        self.academy = Academy.objects.create(
+            name="Riverside Test Tennis Club",
+            slug="browser-tests",
+            time_zone=TIME_ZONE,
+            cancellation_cutoff_hours=24,
+            booking_horizon_days=30,
+            min_notice_minutes=60,
+        )
         self.tz = self.academy.tz
-        self.now = timezone.now()
-        self.today = timezone.localdate(self.now, self.tz)
-        self.sam = Coach.objects.select_related("academy").get(user__username="coach")
-        self.used_sessions: set[int] = set()
-        self.used_slots: set[datetime] = set()
-        self.claimed: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        self.today = timezone.localdate(now, self.tz)
+        lead = max(
+            timedelta(hours=self.academy.cancellation_cutoff_hours),
+            timedelta(minutes=self.academy.min_notice_minutes),
+        )
+        self.timetable = Timetable(
+            now, self.tz, lead + MARGIN, timedelta(days=self.academy.booking_horizon_days)
+        )
+        self.busy: dict[int, list[tuple[datetime, datetime]]] = {}  # fillers' sessions
 
     def build(self) -> dict[str, Any]:
-        users = self.accounts()
-        p = self.players
-        out: dict[str, Any] = {"users": users, "players": {k: v.pk for k, v in p.items()}}
-        out["sessions"] = self.sessions(HTTP_USERS)
-        out["academy"] = self.academy.pk
-        out["coach"] = self.sam.pk
-        out["parent_user"] = get_user_model().objects.get(username="parent").pk
+        self.people()
+        self.places()
+        p, t = self.players, self.timetable
+        out: dict[str, Any] = {
+            "academy": self.academy.pk,
+            "academy_name": self.academy.name,
+            "coach": self.sam.pk,
+            "players": {key: player.pk for key, player in p.items()},
+            "names": {key: player.full_name for key, player in p.items()},
+            "first_names": {key: player.first_name for key, player in p.items()},
+            "sessions": self.signed_in(HTTP_USERS),
+        }
 
+        # What the families already hold, at places of its own: lists are never empty, so
+        # each check has to find its own line.
+        out["held"] = {
+            "session": self.session(
+                t.place("group"),
+                [p["mia"], p["isla"], p["freddie"], p["hugo"], p["pat"]],
+                book_as=self.users["staff"],
+                spots=0,
+            ),
+            "lesson": self.lesson(t.place("lesson"), [p["oliver"]], book_as=self.users["parent"]),
+        }
+
+        out["group_player"] = self.session(t.place("group"), [p["oliver"]])
+        out["lesson_player"] = self.lesson(t.place("lesson"), [p["oliver"]])
+        out["group_parent"] = self.session(t.place("group"), [p["isla"]])
+        out["lesson_parent"] = self.lesson(t.place("lesson"), [p["freddie"]])
+        out["coach_cancel"] = self.session(
+            t.place("group"), [p["oliver"]], book_as=self.users["oliver"]
+        )
+        out["duplicate"] = self.session(t.place("group"), [p["oliver"]])
+        out["switch_child"] = self.session(t.place("group"), [p["oliver"]])
+        out["switch_hugo"] = self.session(t.place("group"), [p["hugo"]])
+        out["switch_pat"] = self.session(t.place("group"), [p["pat"]])
+        out["race"] = self.lesson(t.place("lesson"), [p["mia"], p["isla"]])
+        out["offline"] = self.session(t.place("group"), [p["mia"], p["oliver"]], spots=3)
+        out["indicator"] = self.session(t.place("group"), [p["oliver"]])
+        out["redis_down"] = self.session(t.place("group"), [p["oliver"]])
+        out["worker"] = self.session(t.place("group"), [p["oliver"]])
+        out["sync"] = self.sync_day([p["oliver"], p["isla"]])
         # The fault tests' crowd: one day of its own, every session on it nearly full.
         out["crowd"] = self.crowd_day()
-
-        out["group_player"] = self.session([p["oliver"]])
-        out["lesson_player"] = self.slot([p["oliver"]])
-        out["group_parent"] = self.session([p["isla"]])
-        out["lesson_parent"] = self.slot([p["freddie"]])
-        out["coach_cancel"] = self.session([p["oliver"]], book_as=users["oliver"])
-        out["duplicate"] = self.session([p["oliver"]])
-        out["switch_child"] = self.session([p["oliver"]])
-        out["switch_hugo"] = self.session([p["hugo"]])
-        out["switch_pat"] = self.session([p["pat"]])
-        out["sync"] = self.same_day([p["oliver"], p["isla"]])
-        out["race"] = self.slot([p["mia"], p["isla"]])
-        out["offline"] = self.session([p["mia"], p["oliver"]], spots=3)
-        out["indicator"] = self.session([p["oliver"]])
-        out["redis_down"] = self.session([p["oliver"]])
-        out["redis_back"] = self.session([p["mia"]])
-        out["worker"] = self.session([p["oliver"]])
+        self.second_coach()
+        out["days"] = [day.isoformat() for day in t.days]
         return out
 
-    # -- accounts ----------------------------------------------------------------------------
+    # -- people and places -------------------------------------------------------------------
 
-    def accounts(self) -> dict[str, int]:
-        """A child with a login of their own (Oliver, so "player reserves" reaches a parent's
-        page) and Pat, both a player and a parent: the role switcher has two roles to offer."""
+    def people(self) -> None:
         User = get_user_model()
-        demo_hash = User.objects.get(username="parent").password  # every demo password is "demo"
-        oliver = Player.objects.get(academy=self.academy, first_name="Oliver", last_name="Wright")
-        oliver_user = User.objects.create(
-            username="oliver", first_name="Oliver", last_name="Wright", password=demo_hash
-        )
-        oliver.user = oliver_user
-        oliver.save()
-        pat_user = User.objects.create(
-            username="pat", first_name="Pat", last_name="Ryan", password=demo_hash
-        )
-        pat = Player.objects.create(
-            academy=self.academy,
-            user=pat_user,
-            first_name="Pat",
-            last_name="Ryan",
-            birth_date=self.today - timedelta(days=40 * 365),
-        )
-        hugo = Player.objects.get(academy=self.academy, first_name="Hugo", last_name="Martin")
-        GuardianLink.objects.create(guardian=pat_user, player=hugo, relationship="father")
+        password = make_password(PASSWORD)  # hashed once: hashing is the slow part
 
-        def child(first: str) -> Player:
-            return Player.objects.get(academy=self.academy, first_name=first, last_name="Wright")
+        def user(username: str, first: str, last: str, **extra: Any) -> Any:
+            return User.objects.create(
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@browser.courtside.test",
+                password=password,
+                **extra,
+            )
 
-        self.players = {
-            "oliver": oliver,
-            "isla": child("Isla"),
-            "freddie": child("Freddie"),
-            "hugo": hugo,
-            "pat": pat,
-            "mia": Player.objects.get(academy=self.academy, user__username="player"),
+        def born(age: int) -> date:
+            return self.today - timedelta(days=age * 365 + 100)
+
+        self.users: dict[str, Any] = {}
+        self.coaches: dict[str, Coach] = {}
+        for username, first, last, what in STAFF:
+            admin = what == "admin"
+            self.users[username] = user(username, first, last, is_staff=admin, is_superuser=admin)
+            if what == "staff":
+                StaffMember.objects.create(academy=self.academy, user=self.users[username])
+            if what == "coach":
+                self.coaches[username] = Coach.objects.create(
+                    academy=self.academy, user=self.users[username], display_name=f"{first} {last}"
+                )
+        self.sam, self.elena = self.coaches["coach"], self.coaches["elena"]
+
+        self.players: dict[str, Player] = {}
+        for key, username, first, last, age, guardians in PLAYERS:
+            login = user(username, first, last) if username else None
+            if username:
+                self.users[username] = login
+            self.players[key] = player = Player.objects.create(
+                academy=self.academy,
+                user=login,
+                first_name=first,
+                last_name=last,
+                birth_date=born(age),
+            )
+            for guardian in guardians:
+                GuardianLink.objects.create(
+                    guardian=self.users[guardian],
+                    player=player,
+                    relationship="mother" if guardian != "pat" else "father",
+                )
+        self.fillers = [
+            Player.objects.create(
+                academy=self.academy, first_name=first, last_name=last, birth_date=born(age)
+            )
+            for _, first, last, age in FILLERS
+        ]
+
+    def places(self) -> None:
+        self.courts = [
+            Court.objects.create(academy=self.academy, name=f"Court {n}") for n in (1, 2, 3)
+        ]
+        self.types = {
+            name: SessionType.objects.create(
+                academy=self.academy,
+                name=name,
+                kind=kind,
+                duration_minutes=minutes,
+                default_capacity=capacity,
+                colour=colour,
+            )
+            for name, kind, minutes, capacity, colour in TYPES
         }
-        return {"oliver": oliver_user.pk, "pat": pat_user.pk}
+        self.lesson_type = self.types["Private lesson"]
+        if timedelta(minutes=self.lesson_type.duration_minutes) != LESSON:
+            raise RuntimeError("lesson places are LESSON apart, as the coach's slots are")
+        for weekday in range(7):
+            CoachAvailability.objects.create(
+                coach=self.sam,
+                session_type=self.lesson_type,
+                weekday=weekday,
+                start_time=LESSON_HOURS[0],
+                end_time=LESSON_HOURS[1],
+            )
 
-    def sessions(self, usernames: list[str]) -> dict[str, str]:
+    def signed_in(self, usernames: list[str]) -> dict[str, str]:
         """Signed-in sessions for the tests' plain HTTP users, as a login would leave them
         (hashing the password once per user is most of a login's cost)."""
         from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
         from django.contrib.sessions.backends.db import SessionStore
 
         keys = {}
-        for user in get_user_model().objects.filter(username__in=usernames):
+        for username in usernames:
+            user = self.users[username]
             session = SessionStore()
             session[SESSION_KEY] = str(user.pk)
             session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
             session[HASH_SESSION_KEY] = user.get_session_auth_hash()
             session.create()
-            keys[user.username] = session.session_key
+            keys[username] = session.session_key
         return keys
 
     # -- sessions and slots ------------------------------------------------------------------
 
-    def _days(self) -> list:
-        return [self.today + timedelta(days=n) for n in range(2, 14)]
+    def _type_for(self, players: list[Player]) -> SessionType:
+        children = {self._key(p) in CHILDREN for p in players}
+        if children == {True}:
+            return self.types["Junior squad"]
+        return self.types["Adult drills"] if children == {False} else self.types["Open play"]
 
-    def _free(self, players: list[Player], starts_at: datetime, ends_at: datetime) -> bool:
-        for player in players:
-            if _player_busy(player, starts_at, ends_at):
-                return False
-            if any(s < ends_at and starts_at < e for s, e in self.claimed[player.pk]):
-                return False
-        return True
-
-    def _claim(self, players: list[Player], starts_at: datetime, ends_at: datetime) -> None:
-        for player in players:
-            self.claimed[player.pk].append((starts_at, ends_at))
-
-    def _sam_sessions(self, day=None):  # type: ignore[no-untyped-def]
-        sessions = (
-            GroupSession.objects.filter(
-                academy=self.academy,
-                status=GroupSession.Status.SCHEDULED,
-                assignments__coach=self.sam,
-                starts_at__gte=self.now + timedelta(days=2),
-                starts_at__lt=self.now + timedelta(days=13),
-            )
-            .select_related("session_type")
-            .order_by("starts_at", "pk")
+    def group(
+        self,
+        starts_at: datetime,
+        session_type: SessionType,
+        *,
+        coach: Coach | None = None,
+        court: int = 0,
+        capacity: int | None = None,
+        filled: int = 2,
+    ) -> GroupSession:
+        """A scheduled group session with `filled` spots taken by fillers (through the service,
+        as the front desk would book them)."""
+        length = timedelta(minutes=session_type.duration_minutes)
+        if length > LONGEST_GROUP:
+            raise RuntimeError(f"{session_type} is longer than a group place")
+        ends_at = starts_at.astimezone(UTC) + length
+        session = GroupSession.objects.create(
+            academy=self.academy,
+            session_type=session_type,
+            court=self.courts[court],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            capacity=capacity or session_type.default_capacity,
         )
-        return [s for s in sessions if day is None or self._day_of(s.starts_at) == day]
-
-    def _day_of(self, moment: datetime):  # type: ignore[no-untyped-def]
-        return timezone.localtime(moment, self.tz).date()
+        StaffAssignment.objects.create(session=session, coach=coach or self.sam)
+        free = [
+            f
+            for f in self.fillers
+            if not any(s < ends_at and starts_at < e for s, e in self.busy.get(f.pk, []))
+        ]
+        if len(free) < filled:
+            raise RuntimeError(f"not enough fillers for the session at {starts_at}")
+        used = free[:filled]
+        for filler in used:
+            reservation_create(
+                player=filler, session=session, actor=self.users["staff"], now=self.now
+            )
+            self.busy.setdefault(filler.pk, []).append((starts_at, ends_at))
+        self.fillers = [f for f in self.fillers if f not in used] + used  # spread them out
+        session.refresh_from_db()
+        return session
 
     def session(
         self,
+        starts_at: datetime,
         players: list[Player],
         *,
         spots: int = 2,
-        day=None,  # type: ignore[no-untyped-def]
-        book_as: int | None = None,
+        book_as: Any = None,
     ) -> dict[str, Any]:
-        for s in self._sam_sessions(day):
-            if s.pk in self.used_sessions or s.capacity - s.reserved_count < spots:
-                continue
-            if s.reservations.filter(player__in=players, status="reserved").exists():
-                continue
-            if not self._free(players, s.starts_at, s.ends_at):
-                continue
-            self.used_sessions.add(s.pk)
-            self._claim(players, s.starts_at, s.ends_at)
-            if book_as is not None:
-                actor = get_user_model().objects.get(pk=book_as)
-                reservation_create(player=players[0], session=s, actor=actor)
-                s.refresh_from_db()
-            return self._describe_session(s)
-        raise RuntimeError(f"no group session left for {players} on {day or 'any day'}")
+        """A session of the coach's for these players, `spots` of it still free for the test;
+        with book_as, each of them already holds a reservation (made by that user)."""
+        s = self.group(starts_at, self._type_for(players))
+        if book_as is not None:
+            for player in players:
+                reservation_create(player=player, session=s, actor=book_as, now=self.now)
+            s.refresh_from_db()
+        if s.capacity - s.reserved_count < spots:
+            raise RuntimeError(f"{s} has fewer than {spots} spots left")
+        return self.describe_session(s, players)
 
-    def _describe_session(self, s: GroupSession) -> dict[str, Any]:
+    def lesson(
+        self, starts_at: datetime, players: list[Player], *, book_as: Any = None
+    ) -> dict[str, Any]:
+        """A lesson slot of the coach's for these players; with book_as, booked for the first."""
+        if book_as is not None:
+            individual_booking_create(
+                player=players[0],
+                coach=self.sam,
+                session_type=self.lesson_type,
+                starts_at=starts_at,
+                actor=book_as,
+                now=self.now,
+            )
+        return self.describe_slot(starts_at, players)
+
+    def sync_day(self, players: list[Player]) -> dict[str, Any]:
+        """A day of its own: a group session and one lesson slot per player."""
+        day = self.timetable.day()
+        groups, lessons = self.timetable.group_places(day), self.timetable.lesson_places(day)
+        return {
+            "date": day.isoformat(),
+            "session": self.session(groups[0], players),
+            "slots": [self.lesson(lessons[n], [p]) for n, p in enumerate(players)],
+        }
+
+    def crowd_day(self) -> dict[str, Any]:
+        """A day of its own, where concurrent bookings fight over sessions with two spots left
+        (one of them the second coach's, at the same time as one of the first's) and every one
+        of the coach's lesson slots."""
+        day = self.timetable.day()
+        times = self.timetable.group_places(day)
+        made = [
+            self.group(at, self.types[name], capacity=4)
+            for at, name in zip(
+                times, ["Junior squad", "Adult drills", "Open play", "Adult drills"], strict=True
+            )
+        ]
+        made.insert(
+            2,
+            self.group(
+                times[1], self.types["Cardio tennis"], coach=self.elena, court=1, capacity=4
+            ),
+        )
+        return {
+            "date": day.isoformat(),
+            "sessions": [self.describe_session(s, []) for s in made],
+            "slots": [self.describe_slot(at, []) for at in self.timetable.lesson_places(day)],
+        }
+
+    def second_coach(self) -> None:
+        """The second coach teaches on every shared day at the same time as the first (other
+        courts, another type): calendars and day lists show both, and tests tell them apart."""
+        for day in self.timetable.shared:
+            at = self.timetable.group_places(day)[2]
+            self.group(at, self.types["Cardio tennis"], coach=self.elena, court=1, filled=3)
+
+    def describe_session(self, s: GroupSession, players: list[Player]) -> dict[str, Any]:
         local = timezone.localtime(s.starts_at, self.tz)
+        coach = s.coaches.get()
         return {
             "id": s.pk,
             "title": s.display_title,
+            "coach": coach.display_name,
             "iso": local.isoformat(),
             "date": local.date().isoformat(),
             "ymd": local.strftime("%Y%m%d"),
             "hhmm": local.strftime("%H:%M"),
             "capacity": s.capacity,
             "reserved": s.reserved_count,
+            "for": [self._key(p) for p in players],
         }
 
-    def _lesson_types(self) -> list[SessionType]:
-        return list(
-            SessionType.objects.filter(
-                academy=self.academy,
-                kind=SessionType.Kind.INDIVIDUAL,
-                availability__coach=self.sam,
-            ).distinct()
-        )
-
-    def slot(self, players: list[Player], *, day=None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        for candidate_day in [day] if day else self._days():
-            for session_type in self._lesson_types():
-                slots = generate_slots(coach=self.sam, session_type=session_type, day=candidate_day)
-                for slot in slots:
-                    if not slot.is_free or slot.starts_at in self.used_slots:
-                        continue
-                    if any(
-                        u < slot.ends_at and slot.starts_at < u + timedelta(hours=1)
-                        for u in self.used_slots
-                    ):
-                        continue
-                    if not self._free(players, slot.starts_at, slot.ends_at):
-                        continue
-                    self.used_slots.add(slot.starts_at)
-                    self._claim(players, slot.starts_at, slot.ends_at)
-                    return self._describe_slot(slot, session_type)
-        raise RuntimeError(f"no lesson slot left for {players} on {day or 'any day'}")
-
-    def _describe_slot(self, slot, session_type: SessionType) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        local = timezone.localtime(slot.starts_at, self.tz)
-        iso = local.isoformat()
+    def describe_slot(self, starts_at: datetime, players: list[Player]) -> dict[str, Any]:
+        local = timezone.localtime(starts_at, self.tz)
+        iso, day = local.isoformat(), local.date().isoformat()
+        sam, kind = self.sam, self.lesson_type
         return {
-            "value": f"{self.sam.pk}|{session_type.pk}|{iso}",
-            "utc": slot.starts_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "value": f"{sam.pk}|{kind.pk}|{iso}",
+            "utc": starts_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "iso": iso,
-            "date": local.date().isoformat(),
+            "date": day,
             "ymd": local.strftime("%Y%m%d"),
             "hhmm": local.strftime("%H:%M"),
-            "type": session_type.pk,
-            "type_name": session_type.name,
-            "query": f"date={local.date().isoformat()}&type={session_type.pk}&coach={self.sam.pk}",
+            "type": kind.pk,
+            "type_name": kind.name,
+            "coach": sam.display_name,
+            "query": f"date={day}&type={kind.pk}&coach={sam.pk}",
+            "for": [self._key(p) for p in players],
         }
 
-    def same_day(self, players: list[Player]) -> dict[str, Any]:
-        """A group session and one lesson slot per player, all on one day."""
-        for day in self._days():
-            if (
-                not any(s.pk not in self.used_sessions for s in self._sam_sessions(day))
-                or not self._lesson_types()
-            ):
-                continue
-            try:
-                session = self.session(players, day=day)
-                slots = [self.slot([player], day=day) for player in players]
-            except RuntimeError:
-                continue
-            if len({s["type"] for s in slots}) == 1:
-                return {"date": day.isoformat(), "session": session, "slots": slots}
-        raise RuntimeError("no day with a free session and lesson slots for the sync test")
-
-    def crowd_day(self) -> dict[str, Any]:
-        """A weekday with free lesson slots and several sessions, capacity cut to two spots
-        left: concurrent bookings fight over them."""
-        for day in self._days():
-            if day.weekday() >= 5:
-                continue
-            lesson_slots = []
-            for session_type in self._lesson_types():
-                lesson_slots += [
-                    (slot, session_type)
-                    for slot in generate_slots(coach=self.sam, session_type=session_type, day=day)
-                    if slot.is_free
-                ]
-            start, end = (
-                datetime.combine(day, datetime.min.time(), tzinfo=self.tz),
-                datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=self.tz),
-            )
-            sessions = list(
-                GroupSession.objects.filter(
-                    academy=self.academy,
-                    status=GroupSession.Status.SCHEDULED,
-                    starts_at__gte=start,
-                    starts_at__lt=end,
-                ).order_by("starts_at", "pk")
-            )
-            if len(lesson_slots) < 2 or len(sessions) < 3:
-                continue
-            for s in sessions:
-                # update(): no change capture, but no page follows this new academy yet.
-                GroupSession.objects.filter(pk=s.pk).update(capacity=s.reserved_count + 2)
-                s.refresh_from_db()
-                self.used_sessions.add(s.pk)
-            for slot, _ in lesson_slots:
-                self.used_slots.add(slot.starts_at)
-            return {
-                "date": day.isoformat(),
-                "sessions": [self._describe_session(s) for s in sessions],
-                "slots": [self._describe_slot(slot, t) for slot, t in lesson_slots],
-            }
-        raise RuntimeError("no weekday for the crowd test")
+    def _key(self, player: Player) -> str:
+        return next(key for key, p in self.players.items() if p.pk == player.pk)
