@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
@@ -286,7 +286,9 @@ def coach_clash(
     )
 
 
-def _coach_uses(coach_id: int, start: datetime, end: datetime):  # type: ignore[no-untyped-def]  # two querysets
+def _coach_uses(
+    coach_id: int, start: datetime, end: datetime
+) -> tuple[QuerySet[IndividualBooking], QuerySet[GroupSession]]:
     lessons = IndividualBooking.objects.filter(
         coach_id=coach_id,
         status=IndividualBooking.Status.BOOKED,

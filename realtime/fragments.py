@@ -43,6 +43,7 @@ KINDS: dict[str, type[LiveFragment]] = {}
 class LiveFragment:
     """The base of every fragment kind (subclasses are frozen dataclasses)."""
 
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every kind is a dataclass
     name: ClassVar[str]
     template: ClassVar[str]
     # Personal: one user's or family's (looked up by name per change, see personal_for).
@@ -105,7 +106,7 @@ class LiveFragment:
 
     @property
     def key(self) -> str:
-        return streams.build(self.name, dataclasses.astuple(self))  # type: ignore[call-overload]  # subclasses are dataclasses
+        return streams.build(self.name, dataclasses.astuple(self))
 
     @classmethod
     def parse(cls, parts: list[str]) -> Self | None:
@@ -194,6 +195,6 @@ def _field_types(cls: type[LiveFragment]) -> tuple[Any, ...]:
     """The types of a kind's key parameters, in order (read once per kind)."""
     if cls not in _field_types_of:
         hints = get_type_hints(cls)
-        fields = dataclasses.fields(cls)  # type: ignore[arg-type]  # every kind is a dataclass
+        fields = dataclasses.fields(cls)
         _field_types_of[cls] = tuple(hints[field.name] for field in fields)
     return _field_types_of[cls]

@@ -32,4 +32,4 @@ def once[T](key: Hashable, compute: Callable[[], T]) -> T:
         return compute()
     if key not in cache:
         cache[key] = compute()
-    return cache[key]  # type: ignore[no-any-return]  # what compute() returned for this key
+    return cache[key]

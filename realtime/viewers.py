@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 
 @cache
 def _loader() -> Callable[[Any], Any]:
-    return import_string(settings.LIVE_VIEWER)  # type: ignore[no-any-return]  # a dotted path
+    return import_string(settings.LIVE_VIEWER)
 
 
 def viewer_of(request_or_user: Any) -> Any:

@@ -147,9 +147,10 @@ class _Router:
 
     def _session_change(self, session_id: int, academy_id: int | None = None) -> Change | None:
         facts = self.facts.sessions.get(session_id)
-        if facts is None and academy_id is None:
+        academy_id = facts.academy_id if facts is not None else academy_id
+        if academy_id is None:
             return None  # gone: the session's own event (it was deleted) describes it
-        change = Change(facts.academy_id if facts else academy_id, group_sessions=True)  # type: ignore[arg-type]  # one of the two is set
+        change = Change(academy_id, group_sessions=True)
         change.session_ids = {session_id}
         change.coach_ids = self.assigned[session_id].copy()
         if facts is not None:
