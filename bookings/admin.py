@@ -191,6 +191,21 @@ def _with_actor(form_class: type[ServiceForm], actor: User) -> type[ServiceForm]
     return type(form_class.__name__, (form_class,), {"actor": actor})
 
 
+def cancel_each(model_admin, request, queryset, cancel, noun: str) -> None:
+    """An admin action's body: cancel each selected row through its service, and say how it
+    went (a refusal names the row and the service's reason)."""
+    done = 0
+    for obj in queryset:
+        try:
+            cancel(obj, request.user)
+        except BookingError as exc:
+            model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(request, f"Cancelled {done} {noun}.", messages.SUCCESS)
+
+
 class ServiceAdmin(admin.ModelAdmin):
     """Add through the service, view existing rows, cancel with the action, never delete."""
 
@@ -217,18 +232,6 @@ class ServiceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         pass  # the service already saved it, in the add form's clean()
 
-    def cancel_each(self, request, queryset, cancel, noun: str) -> None:
-        done = 0
-        for obj in queryset:
-            try:
-                cancel(obj, request.user)
-            except BookingError as exc:
-                self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"Cancelled {done} {noun}.", messages.SUCCESS)
-
 
 @admin.register(SessionReservation)
 class SessionReservationAdmin(ServiceAdmin):
@@ -248,7 +251,8 @@ class SessionReservationAdmin(ServiceAdmin):
 
     @admin.action(description="Cancel selected reservations", permissions=["change"])
     def cancel_reservations(self, request, queryset):
-        self.cancel_each(
+        cancel_each(
+            self,
             request,
             queryset.select_related("session"),
             lambda row, actor: reservation_cancel(reservation=row, actor=actor),
@@ -278,7 +282,8 @@ class IndividualBookingAdmin(ServiceAdmin):
 
     @admin.action(description="Cancel selected lessons", permissions=["change"])
     def cancel_bookings(self, request, queryset):
-        self.cancel_each(
+        cancel_each(
+            self,
             request,
             queryset,
             lambda row, actor: individual_booking_cancel(booking=row, actor=actor),
@@ -364,13 +369,10 @@ class GroupSessionAdmin(admin.ModelAdmin):
         description="Cancel selected sessions (and their reservations)", permissions=["change"]
     )
     def cancel_sessions(self, request, queryset):
-        done = 0
-        for session in queryset:
-            try:
-                group_session_cancel(session=session, actor=request.user)
-            except BookingError as exc:
-                self.message_user(request, f"{session}: {exc.message}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"Cancelled {done} session(s).", messages.SUCCESS)
+        cancel_each(
+            self,
+            request,
+            queryset,
+            lambda row, actor: group_session_cancel(session=row, actor=actor),
+            "session(s)",
+        )

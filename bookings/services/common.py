@@ -50,6 +50,14 @@ def abandon() -> None:
     transaction.set_rollback(True)
 
 
+def mark_cancelled(row: SessionReservation | IndividualBooking, actor: User, now: datetime) -> None:
+    """Cancel a reservation or a lesson: who did it and when are kept; the row is never deleted."""
+    row.status = type(row).Status.CANCELLED
+    row.cancelled_by = actor
+    row.cancelled_at = now
+    row.save(update_fields=["status", "cancelled_by", "cancelled_at", "updated_at"])
+
+
 def check_cutoff(starts_at: datetime, academy: Academy, now: datetime) -> None:
     """A family cancels online only before the academy's cut-off."""
     if starts_at <= now:

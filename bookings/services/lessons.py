@@ -13,7 +13,13 @@ from bookings.access import Principal, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
 from bookings.models import IndividualBooking, Player
-from bookings.services.common import check_cutoff, player_busy, remember, replayed
+from bookings.services.common import (
+    check_cutoff,
+    mark_cancelled,
+    player_busy,
+    remember,
+    replayed,
+)
 from scheduling.models import Coach, Court, SessionType
 from scheduling.slots import SlotStatus
 
@@ -122,8 +128,5 @@ def individual_booking_cancel(
         now = now or timezone.now()
         if not privileged:
             check_cutoff(booking.starts_at, booking.academy, now)
-        booking.status = IndividualBooking.Status.CANCELLED
-        booking.cancelled_by = actor
-        booking.cancelled_at = now
-        booking.save(update_fields=["status", "cancelled_by", "cancelled_at", "updated_at"])
+        mark_cancelled(booking, actor, now)
     return booking

@@ -13,7 +13,14 @@ from bookings.access import Principal, coaches_session, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
 from bookings.models import Player, SessionReservation
-from bookings.services.common import abandon, check_cutoff, player_busy, remember, replayed
+from bookings.services.common import (
+    abandon,
+    check_cutoff,
+    mark_cancelled,
+    player_busy,
+    remember,
+    replayed,
+)
 from scheduling.models import GroupSession
 
 
@@ -132,9 +139,6 @@ def reservation_cancel(
         now = now or timezone.now()
         if not privileged:
             check_cutoff(session.starts_at, session.academy, now)
-        reservation.status = SessionReservation.Status.CANCELLED
-        reservation.cancelled_by = actor
-        reservation.cancelled_at = now
-        reservation.save(update_fields=["status", "cancelled_by", "cancelled_at", "updated_at"])
+        mark_cancelled(reservation, actor, now)
         _count(session, -1)
     return reservation

@@ -22,6 +22,7 @@ from bookings.access import Principal, coaches_session
 from bookings.errors import BookingError
 from bookings.locks import Locked, lock
 from bookings.models import SessionReservation
+from bookings.services.common import mark_cancelled
 from scheduling.models import Academy, Coach, Court, GroupSession, SessionType, StaffAssignment
 
 
@@ -147,10 +148,7 @@ def group_session_cancel(
         now = now or timezone.now()
         # One save per reservation, so each family's pages and toasts hear of their own.
         for reservation in session.reservations.filter(status=SessionReservation.Status.RESERVED):
-            reservation.status = SessionReservation.Status.CANCELLED
-            reservation.cancelled_by = actor
-            reservation.cancelled_at = now
-            reservation.save(update_fields=["status", "cancelled_by", "cancelled_at", "updated_at"])
+            mark_cancelled(reservation, actor, now)
         session.status = GroupSession.Status.CANCELLED
         session.cancelled_at = now
         session.reserved_count = 0
