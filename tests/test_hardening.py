@@ -6,7 +6,20 @@ from __future__ import annotations
 import ast
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
+from unittest import mock
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +90,127 @@ def test_make_demo_installs_production_only_and_the_tools_install_dev():
     assert targets["setup"].strip() == "$(VENV)/.synced-dev"
     for tool in ("test", "lint", "typecheck", "bench"):
         assert "setup" in targets[tool].split(), tool
+
+
+# -- login throttling (django-axes) ----------------------------------------------------------
+
+LIMIT = settings.AXES_FAILURE_LIMIT
+
+
+def _attempt(client: Client, username: str, password: str) -> HttpResponse:
+    return client.post(reverse("login"), {"username": username, "password": password})
+
+
+def _logged_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def _without_tokens(body: bytes) -> str:
+    return re.sub(r"[A-Za-z0-9]{64}", "TOKEN", body.decode())  # CSRF tokens differ
+
+
+@pytest.mark.django_db
+def test_an_account_is_locked_after_repeated_failures_even_for_the_right_password():
+    make_user("ria")
+    client = Client(REMOTE_ADDR="198.51.100.1")
+    answers = [_attempt(client, "ria", f"wrong-{i}").status_code for i in range(LIMIT - 1)]
+    assert answers == [200] * (LIMIT - 1)  # the form again, "didn't match"
+    locked = _attempt(client, "ria", "wrong-last")
+    assert locked.status_code == 429
+    assert "Too many failed attempts to log in" in locked.content.decode()
+    assert f"try again in {settings.AXES_COOLOFF_TIME.seconds // 60} minutes" in (
+        locked.content.decode()
+    )
+    # From anywhere: the account's own count, not the address's.
+    other = Client(REMOTE_ADDR="198.51.100.2")
+    assert _attempt(other, "ria", "pw").status_code == 429
+    assert not _logged_in(other)
+
+
+@pytest.mark.django_db
+def test_a_password_spray_from_one_address_is_locked():
+    for i in range(20):
+        make_user(f"spray{i}")
+    client = Client(REMOTE_ADDR="198.51.100.7")
+    answers = [_attempt(client, f"spray{i}", "Summer2026!").status_code for i in range(20)]
+    assert answers == [200] * (LIMIT - 1) + [429] * (20 - LIMIT + 1)
+    # A header the client sets does not make it someone else.
+    spoofed = Client(REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="192.0.2.99")
+    assert _attempt(spoofed, "spray0", "pw").status_code == 429
+    assert not _logged_in(spoofed)
+    # Another address is not affected.
+    assert _attempt(Client(REMOTE_ADDR="198.51.100.8"), "spray0", "pw").status_code == 302
+
+
+@pytest.mark.django_db
+def test_unknown_and_known_accounts_get_the_same_answers():
+    make_user("known")
+    known, unknown = Client(REMOTE_ADDR="198.51.100.11"), Client(REMOTE_ADDR="198.51.100.12")
+    for i in range(LIMIT + 2):
+        a, b = _attempt(known, "known", f"x{i}"), _attempt(unknown, "nobody-here", f"x{i}")
+        assert a.status_code == b.status_code, i
+        assert _without_tokens(a.content).replace("known", "NAME") == _without_tokens(
+            b.content
+        ).replace("nobody-here", "NAME"), i
+
+
+@pytest.mark.django_db
+def test_a_locked_out_attempt_is_refused_before_any_password_is_hashed():
+    make_user("hash")
+    client = Client(REMOTE_ADDR="198.51.100.21")
+    original = ModelBackend.authenticate
+    with mock.patch.object(
+        ModelBackend, "authenticate", autospec=True, side_effect=original
+    ) as checked:
+        for i in range(LIMIT):
+            _attempt(client, "hash", f"bad{i}")
+        assert checked.call_count == LIMIT  # each failure up to the limit was really checked
+        with mock.patch("django.contrib.auth.hashers.PBKDF2PasswordHasher.encode") as encode:
+            for password in ("pw", "bad-again", "pw"):
+                assert _attempt(client, "hash", password).status_code == 429
+        assert checked.call_count == LIMIT  # no more: the axes backend refused first
+        encode.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_the_lock_ends_after_the_cool_off():
+    make_user("cool")
+    client = Client(REMOTE_ADDR="198.51.100.31")
+    for i in range(LIMIT):
+        _attempt(client, "cool", f"bad{i}")
+    assert _attempt(client, "cool", "pw").status_code == 429
+    # Time passes: every recorded failure is older than the cool-off.
+    past = timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    assert AccessAttempt.objects.update(attempt_time=past) >= 1
+    response = _attempt(client, "cool", "pw")
+    assert response.status_code == 302 and _logged_in(client)
+
+
+@pytest.mark.django_db
+def test_successful_logins_are_never_counted():
+    """The demo's and the test suite's own logins (many, from one address) are not throttled."""
+    make_user("often")
+    for _ in range(3 * LIMIT):
+        client = Client(REMOTE_ADDR="127.0.0.1")
+        assert _attempt(client, "often", "pw").status_code == 302
+    assert not AccessAttempt.objects.exists()
+
+
+def test_axes_backend_is_first_and_its_middleware_installed():
+    assert settings.AUTHENTICATION_BACKENDS[0] == "axes.backends.AxesStandaloneBackend"
+    assert "axes.middleware.AxesMiddleware" in settings.MIDDLEWARE
+
+
+def test_addresses_are_counted_by_remote_addr_and_ipv6_by_its_64():
+    from django.test import RequestFactory
+
+    from config.security import client_ip
+
+    def ip(addr: str) -> str:
+        return client_ip(
+            RequestFactory().get("/", REMOTE_ADDR=addr, HTTP_X_FORWARDED_FOR="1.2.3.4")
+        )
+
+    assert ip("203.0.113.9") == "203.0.113.9"
+    assert ip("::ffff:203.0.113.9") == "203.0.113.9"
+    assert ip("2001:db8:1:2:aaaa::1") == ip("2001:db8:1:2:ffff::9") == "2001:db8:1:2::"
