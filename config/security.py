@@ -1,13 +1,36 @@
 """Request hygiene that every page shares.
 
+- `local_path`: the one rule for a user-supplied `next`: a path on this site, or the fallback.
 - `client_ip`: the address login throttling counts by.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+from urllib.parse import urlsplit
 
 from django.http import HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
+
+# Browsers strip tab and newlines from URLs, so "/\t/evil.example" would become "//evil.example".
+URL_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def local_path(raw: str | None, fallback: str) -> str:
+    """`raw` if it is a path on this site (one leading `/`, no scheme or host, no backslash or
+    control character), else `fallback`. A bare word such as `foo` is refused: redirect() would
+    take it for a URL name."""
+    if not raw or len(raw) > 2000 or not raw.startswith("/") or raw.startswith("//"):
+        return fallback
+    if "\\" in raw or URL_CONTROL_CHARACTERS.search(raw):
+        return fallback
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return fallback
+    if not url_has_allowed_host_and_scheme(raw, allowed_hosts=None):
+        return fallback
+    return raw
 
 
 def client_ip(request: HttpRequest) -> str:

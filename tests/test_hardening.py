@@ -19,7 +19,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import make_user
+from bookings.models import SessionReservation
+from config.security import local_path
+from tests.factories import make_user, reserve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,3 +216,81 @@ def test_addresses_are_counted_by_remote_addr_and_ipv6_by_its_64():
     assert ip("203.0.113.9") == "203.0.113.9"
     assert ip("::ffff:203.0.113.9") == "203.0.113.9"
     assert ip("2001:db8:1:2:aaaa::1") == ip("2001:db8:1:2:ffff::9") == "2001:db8:1:2::"
+
+
+# -- `next` is a local path or the home page -------------------------------------------------
+
+BAD_NEXTS = [
+    "foo",  # redirect() took it for a URL name: NoReverseMatch, a 500 after the commit
+    "foo.html",
+    "player/",
+    "https://evil.example/",
+    "//evil.example/x",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",
+    "/ok\nLocation: x",
+    "javascript:alert(1)",
+    "http:/evil.example",
+    "",
+]
+
+
+@pytest.mark.parametrize("target", BAD_NEXTS)
+def test_local_path_refuses_anything_but_a_path_here(target):
+    assert local_path(target, "/fallback/") == "/fallback/"
+
+
+def test_local_path_keeps_a_path_and_its_query():
+    for target in ("/", "/player/?tab=reservations", "/staff/players/3/book/?date=2026-12-01"):
+        assert local_path(target, "/fallback/") == target
+
+
+@pytest.mark.django_db
+def test_an_action_with_a_bare_word_next_goes_home_instead_of_500(world):
+    client = Client()
+    client.force_login(world.player_user)
+    data = {"session": world.session.pk, "player": world.player.pk, "next": "foo"}
+    response = client.post(reverse("reserve"), data)
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert SessionReservation.objects.filter(player=world.player, session=world.session).exists()
+
+
+@pytest.mark.django_db
+def test_every_next_of_the_actions_is_checked(world):
+    reservation = reserve(world.session, world.player, by=world.player_user)
+    client = Client()
+    client.force_login(world.player_user)
+    for target in BAD_NEXTS:
+        # The plain cancel asks first, on a page whose "No, keep it" link is the `next`.
+        page = client.post(reverse("cancel"), {"reservation": reservation.pk, "next": target})
+        assert page.status_code == 200, target
+        assert page.context["next"] == reverse("home"), target
+        refused = client.post(reverse("reserve"), {"session": "x", "next": target})
+        assert refused.status_code == 302 and refused["Location"] == reverse("home"), target
+    kept = client.post(reverse("reserve"), {"session": "x", "next": "/player/?tab=reservations"})
+    assert kept["Location"] == "/player/?tab=reservations"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("target", BAD_NEXTS)
+def test_login_and_logout_never_follow_a_foreign_or_bare_next(target):
+    make_user("nexter")
+    client = Client()
+    form = client.get(reverse("login"), {"next": target})
+    assert form.context["next"] == "", target
+    response = client.post(
+        reverse("login"), {"username": "nexter", "password": "pw", "next": target}
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("home"), target
+    out = client.post(reverse("logout"), {"next": target})
+    assert out.status_code == 302 and out["Location"] == reverse("login"), target
+
+
+@pytest.mark.django_db
+def test_login_follows_a_local_next():
+    make_user("nexter")
+    response = Client().post(
+        reverse("login"), {"username": "nexter", "password": "pw", "next": "/player/?tab=x"}
+    )
+    assert response["Location"] == "/player/?tab=x"

@@ -1,4 +1,4 @@
-"""The page a throttled login gets.
+"""Log in and out: Django's views with our `next` rule, and the page a throttled login gets.
 
 Throttling itself is django-axes (settings: AXES_*): its backend, first in
 AUTHENTICATION_BACKENDS, refuses a locked-out attempt before any password is hashed.
@@ -13,10 +13,26 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.http import url_has_allowed_host_and_scheme
 
-LoginView = auth_views.LoginView
-LogoutView = auth_views.LogoutView
+from config.security import local_path
+
+
+class SafeNextMixin:
+    request: HttpRequest
+    redirect_field_name: str
+
+    def get_redirect_url(self, request: HttpRequest | None = None) -> str:
+        request = request or self.request
+        raw = request.POST.get(self.redirect_field_name, request.GET.get(self.redirect_field_name))
+        return local_path(raw, "")
+
+
+class LoginView(SafeNextMixin, auth_views.LoginView):
+    pass
+
+
+class LogoutView(SafeNextMixin, auth_views.LogoutView):
+    pass
 
 
 def cool_off_minutes() -> int:
@@ -35,9 +51,7 @@ def locked_out(
         {
             "form": AuthenticationForm(request),
             "locked_out_minutes": cool_off_minutes(),
-            "next": next_url
-            if url_has_allowed_host_and_scheme(next_url := request.POST.get("next", ""), None)
-            else "",
+            "next": local_path(request.POST.get("next"), ""),
         },
         status=429,
     )
