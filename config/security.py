@@ -1,6 +1,9 @@
 """Request hygiene that every page shares.
 
 - `local_path`: the one rule for a user-supplied `next`: a path on this site, or the fallback.
+- `refuse_control_characters`: a 400 for control characters in the path, the query string or
+  form fields, before any view reads them (PostgreSQL refuses NUL in text, so a NUL that
+  reached a query was a 500; no field of ours has a use for control characters).
 - `client_ip`: the address login throttling counts by.
 """
 
@@ -8,13 +11,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
-# Browsers strip tab and newlines from URLs, so "/\t/evil.example" would become "//evil.example".
+# C0 controls and DEL. Tab, line feed and carriage return are ordinary in form fields (a
+# textarea in the admin), so only a `next` refuses them too: browsers strip them from URLs, so
+# "/\t/evil.example" would become "//evil.example".
+FORM_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 URL_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+CONTROL_CHARACTERS_MESSAGE = (
+    "This request contains a control character (such as a NUL byte) in its address or "
+    "form fields, which nothing here accepts. Please check what was typed or pasted.\n"
+)
 
 
 def local_path(raw: str | None, fallback: str) -> str:
@@ -31,6 +43,42 @@ def local_path(raw: str | None, fallback: str) -> str:
     if not url_has_allowed_host_and_scheme(raw, allowed_hosts=None):
         return fallback
     return raw
+
+
+def _has_control_characters(request: HttpRequest) -> bool:
+    if FORM_CONTROL_CHARACTERS.search(request.path_info):
+        return True
+    fields = [request.GET]
+    if request.method == "POST" and request.content_type in {
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }:
+        fields.append(request.POST)
+    for data in fields:
+        for key, values in data.lists():
+            if FORM_CONTROL_CHARACTERS.search(key):
+                return True
+            if any(FORM_CONTROL_CHARACTERS.search(v) for v in values if isinstance(v, str)):
+                return True
+    return False
+
+
+def refuse_control_characters(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Middleware: 400 with a plain message for control characters in any input a view reads.
+
+    One rule in one place rather than at each of the many places that read a parameter (pages,
+    actions, the login form, the admin's searches), so a new view cannot forget it."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if _has_control_characters(request):
+            return HttpResponseBadRequest(
+                CONTROL_CHARACTERS_MESSAGE, content_type="text/plain; charset=utf-8"
+            )
+        return get_response(request)
+
+    return middleware
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -294,3 +294,52 @@ def test_login_follows_a_local_next():
         reverse("login"), {"username": "nexter", "password": "pw", "next": "/player/?tab=x"}
     )
     assert response["Location"] == "/player/?tab=x"
+
+
+# -- control characters: a plain 400 before any view reads them -------------------------------
+
+
+@pytest.mark.django_db
+def test_a_nul_in_the_staff_search_is_a_plain_400(world):
+    client = Client()
+    client.force_login(world.staff_user)
+    response = client.get("/staff/?q=%00")  # PostgreSQL refuses NUL in text: it was a 500
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert "control character" in response.content.decode()
+    assert client.get("/staff/", {"q": "Mia"}).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "how", ["query value", "query key", "form value", "form key", "path", "login", "DEL", "ESC"]
+)
+def test_control_characters_anywhere_in_the_input_are_refused(world, how):
+    client = Client()
+    client.force_login(world.staff_user)
+    if how == "query value":
+        response = client.get("/staff/calendar/", {"date": "2026-12-01\x00"})
+    elif how == "query key":
+        response = client.get("/staff/?q\x01=x")
+    elif how == "form value":
+        response = client.post(reverse("reserve"), {"session": "1\x00", "player": "1"})
+    elif how == "form key":
+        response = client.post(reverse("reserve"), {"session\x00": "1"})
+    elif how == "path":
+        response = client.get("/live/day:a1:2026-12-01%00/")
+    elif how == "login":
+        response = Client().post(reverse("login"), {"username": "staff\x00", "password": "pw"})
+    elif how == "DEL":
+        response = client.get("/staff/", {"q": "Mia\x7f"})
+    else:
+        response = client.get("/staff/", {"q": "\x1b[31mMia"})
+    assert response.status_code == 400, how
+    assert not SessionReservation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_tabs_and_newlines_in_fields_are_ordinary_text(world):
+    client = Client()
+    client.force_login(world.staff_user)
+    assert client.get("/staff/", {"q": "Mia\tSmith\r\n"}).status_code == 200
+    assert client.get("/staff/", {"q": "Zoë 李"}).status_code == 200
