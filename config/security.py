@@ -4,12 +4,14 @@
 - `refuse_control_characters`: a 400 for control characters in the path, the query string or
   form fields, before any view reads them (PostgreSQL refuses NUL in text, so a NUL that
   reached a query was a 500; no field of ours has a use for control characters).
+- `OneLineForbidden`: a 403 is logged as one line, without a traceback.
 - `client_ip`: the address login throttling counts by.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -79,6 +81,21 @@ def refuse_control_characters(
         return get_response(request)
 
     return middleware
+
+
+class OneLineForbidden(logging.Filter):
+    """On `django.request`: a 403 (PermissionDenied) is an answer, not a fault. Log it as one
+    line with its reason and no traceback; anything else (a 500) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403 and record.exc_info:
+            reason = record.exc_info[1]
+            message = record.getMessage()
+            record.msg = f"{message} ({reason})" if reason and str(reason) else message
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def client_ip(request: HttpRequest) -> str:

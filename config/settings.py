@@ -220,8 +220,14 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_forbidden": {"()": "config.security.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # axes says "login failed" and "locking out" as warnings; its INFO lines come with every login.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        # A 403 is one line with its reason; a 500 keeps its traceback.
+        "django.request": {"filters": ["one_line_forbidden"]},
+        # axes says "login failed" and "locking out" as warnings; its INFO lines come with
+        # every login.
+        "axes": {"level": "WARNING"},
+    },
 }

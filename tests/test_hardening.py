@@ -4,6 +4,7 @@ throttling, bad input that used to answer 500, response headers, the role switch
 from __future__ import annotations
 
 import ast
+import logging
 import re
 import tomllib
 from datetime import timedelta
@@ -15,8 +16,8 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpResponse
-from django.test import Client
-from django.urls import reverse
+from django.test import Client, override_settings
+from django.urls import path, reverse
 from django.utils import timezone
 
 from bookings.models import SessionReservation
@@ -72,8 +73,8 @@ def test_dev_lock_adds_the_tools_at_the_production_versions():
 def test_production_code_imports_no_dev_only_package():
     dev_modules = {"pytest", "pytest_django", "ruff", "mypy", "playwright", "websockets"}
     for app in ("config", "bookings", "realtime", "scheduling"):
-        for path in (ROOT / app).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
+        for source in (ROOT / app).rglob("*.py"):
+            for node in ast.walk(ast.parse(source.read_text())):
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -81,7 +82,7 @@ def test_production_code_imports_no_dev_only_package():
                 else:
                     continue
                 for name in names:
-                    assert name.split(".")[0] not in dev_modules, f"{path}: imports {name}"
+                    assert name.split(".")[0] not in dev_modules, f"{source}: imports {name}"
 
 
 def test_make_demo_installs_production_only_and_the_tools_install_dev():
@@ -343,3 +344,39 @@ def test_tabs_and_newlines_in_fields_are_ordinary_text(world):
     client.force_login(world.staff_user)
     assert client.get("/staff/", {"q": "Mia\tSmith\r\n"}).status_code == 200
     assert client.get("/staff/", {"q": "Zoë 李"}).status_code == 200
+
+
+# -- a 403 is logged as one line; a 500 keeps its traceback ------------------------------------
+
+
+def _boom(request):  # type: ignore[no-untyped-def]
+    raise RuntimeError("boom")
+
+
+urlpatterns = [path("boom/", _boom)]  # this module is the URLconf of the 500 test
+
+
+@pytest.mark.django_db
+def test_a_403_is_logged_as_one_line_without_traceback(world, caplog):
+    client = Client()
+    client.force_login(world.player_user)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = client.get(reverse("staff_home"))
+    assert response.status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info is None and record.exc_text is None
+    text = logging.Formatter().format(record)
+    assert text == "Forbidden (Permission denied): /staff/ (This page is for the staff role.)"
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_500_is_still_logged_with_its_traceback(caplog):
+    client = Client(raise_request_exception=False)
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        assert client.get("/boom/").status_code == 500
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info is not None
+    assert "Traceback" in logging.Formatter().format(record)
+    assert "RuntimeError: boom" in logging.Formatter().format(record)
