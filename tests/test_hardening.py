@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from bookings.models import SessionReservation
 from config.security import local_path
-from tests.factories import make_user, reserve
+from tests.factories import make_coach, make_player, make_user, reserve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -380,3 +380,42 @@ def test_a_500_is_still_logged_with_its_traceback(caplog):
     assert record.exc_info is not None
     assert "Traceback" in logging.Formatter().format(record)
     assert "RuntimeError: boom" in logging.Formatter().format(record)
+
+
+# -- the role switcher changes the session: POST with CSRF only ------------------------------
+
+
+def _dual_user(world):  # type: ignore[no-untyped-def]
+    user = make_user("dual")
+    make_coach(world.academy, user)
+    make_player(world.academy, first="Zoe", guardians=[user])
+    return user
+
+
+@pytest.mark.django_db
+def test_the_role_switcher_refuses_get(world):
+    client = Client()
+    client.force_login(_dual_user(world))
+    client.get(reverse("parent_home"))
+    response = client.get(reverse("switch_role"), {"to": f"{world.academy.pk}:coach"})
+    assert response.status_code == 405
+    assert client.session.get("role") == "parent"  # nothing changed
+    assert client.get("/")["Location"] == reverse("parent_home")
+
+
+@pytest.mark.django_db
+def test_the_role_switcher_needs_the_csrf_token(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(_dual_user(world))
+    page = client.get(reverse("parent_home")).content.decode()
+    form = re.search(r'<form class="role-switch" method="post"[^>]*>(.*?)</form>', page, re.S)
+    assert form, "the nav's switcher is a POST form"
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(1))
+    assert token, "with a CSRF token"
+    to = f"{world.academy.pk}:coach"
+    forged = client.post(reverse("switch_role"), {"to": to})
+    assert forged.status_code == 403
+    assert client.session.get("role") == "parent"
+    response = client.post(reverse("switch_role"), {"to": to, "csrfmiddlewaretoken": token[1]})
+    assert response.status_code == 302 and response["Location"] == reverse("coach_home")
+    assert client.session.get("role") == "coach"
