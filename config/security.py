@@ -1,9 +1,11 @@
-"""Request hygiene that every page shares.
+"""Request hygiene and response headers that every page shares.
 
 - `local_path`: the one rule for a user-supplied `next`: a path on this site, or the fallback.
 - `refuse_control_characters`: a 400 for control characters in the path, the query string or
   form fields, before any view reads them (PostgreSQL refuses NUL in text, so a NUL that
   reached a query was a 500; no field of ours has a use for control characters).
+- `security_headers`: Permissions-Policy on every response; `Cache-Control: private, no-store`
+  on every response to a signed-in user (pages and fragments show names).
 - `OneLineForbidden`: a 403 is logged as one line, without a traceback.
 - `client_ip`: the address login throttling counts by.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 
 # C0 controls and DEL. Tab, line feed and carriage return are ordinary in form fields (a
@@ -79,6 +82,45 @@ def refuse_control_characters(
                 CONTROL_CHARACTERS_MESSAGE, content_type="text/plain; charset=utf-8"
             )
         return get_response(request)
+
+    return middleware
+
+
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+)
+
+
+def security_headers(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Middleware (after authentication): Permissions-Policy everywhere; a signed-in user's
+    responses are never stored by a browser or a shared cache. Static files never get here
+    (WhiteNoise answers them first)."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response
 
     return middleware
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads a parameter: control characters in the path, query or form: 400.
     "config.security.refuse_control_characters",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Permissions-Policy; `Cache-Control: private, no-store` for signed-in users.
+    "config.security.security_headers",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -216,6 +220,35 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not (DEBUG or DEMO_MO
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# HSTS only where the cookies are HTTPS-only anyway (never in the demo or on plain HTTP); Django
+# sends it on HTTPS responses only (behind the proxy: `serve --proxy-headers` trusts its
+# X-Forwarded-Proto).
+SECURE_HSTS_SECONDS = (
+    int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600))) if SESSION_COOKIE_SECURE else 0
+)
+
+# Content-Security-Policy (Django's own middleware). Scripts only from our origin and no inline
+# script anywhere (templates have no <script> bodies or on* handlers; htmx's meta config turns
+# off its injected indicator <style> and eval). Style sheets only from our origin, no <style>
+# elements; style *attributes* stay allowed (style-src-attr) because live fragments carry each
+# session type's colour as `style="--type-colour: …"`: an attribute can set a look but not
+# run script or select other elements. connect-src 'self' covers the same-origin WebSocket
+# (ws:/wss:, CSP3). The page may not be framed, change its base URL or post forms elsewhere.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],  # data: for the empty favicon
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 LOGGING = {
     "version": 1,

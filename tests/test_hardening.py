@@ -4,10 +4,20 @@ throttling, bad input that used to answer 500, response headers, the role switch
 from __future__ import annotations
 
 import ast
+import contextlib
+import http.client
+import json
 import logging
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import tomllib
 from datetime import timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from unittest import mock
 
@@ -419,3 +429,206 @@ def test_the_role_switcher_needs_the_csrf_token(world):
     response = client.post(reverse("switch_role"), {"to": to, "csrfmiddlewaretoken": token[1]})
     assert response.status_code == 302 and response["Location"] == reverse("coach_home")
     assert client.session.get("role") == "coach"
+
+
+# -- response headers: CSP, HSTS, Permissions-Policy, no caching of signed-in pages -------------
+
+TEMPLATES = ROOT / "templates"
+
+
+def _csp(response: HttpResponse) -> dict[str, list[str]]:
+    policy = response["Content-Security-Policy"]
+    return {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+
+
+class _InlineAudit(HTMLParser):
+    """What a CSP of script-src 'self' (no inline) would block on a rendered page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.in_script = False
+        self.htmx_config: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"<{tag} {name}=…> (an inline handler)")
+            if (value or "").strip().lower().startswith("javascript:"):
+                self.problems.append(f"<{tag} {name}=javascript:…>")
+            if name == "style" and not (value or "").startswith("--type-colour:"):
+                self.problems.append(f"<{tag} style={value!r}> (not a type colour)")
+        if tag == "style":
+            self.problems.append("<style> element")
+        if tag == "script":
+            if not values.get("src"):
+                self.problems.append("<script> without src")
+            self.in_script = True
+        if tag == "meta" and values.get("name") == "htmx-config":
+            self.htmx_config = values.get("content")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self.in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_script and data.strip():
+            self.problems.append("inline script text")
+
+
+def test_no_template_has_inline_script_handlers_or_style_elements():
+    for template in TEMPLATES.rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), template
+        assert not re.search(r"\son[a-z]+\s*=", text), template
+        assert "<style" not in text and "javascript:" not in text, template
+        if "fragments" not in template.parts:
+            assert "style=" not in template.read_text(), template  # page templates: none
+
+
+@pytest.mark.django_db
+def test_every_page_carries_the_csp_and_nothing_it_would_block(world):
+    pages = {
+        world.player_user: ["player_home", "player_schedule"],
+        world.parent_user: ["parent_home", "parent_schedule"],
+        world.coach_user: ["coach_home", "coach_schedule"],
+        world.staff_user: ["staff_home", "staff_calendar"],
+    }
+    reserve(world.session, world.player, by=world.player_user)  # lists with entries
+    responses = [("login", Client().get(reverse("login")))]
+    for user, names in pages.items():
+        client = Client()
+        client.force_login(user)
+        responses += [(name, client.get(reverse(name))) for name in names]
+        if user == world.staff_user:
+            for name in ("staff_player", "staff_player_book"):
+                responses.append((name, client.get(reverse(name, args=[world.player.pk]))))
+            responses.append(("403", client.get(reverse("player_home"))))
+            responses.append(("404", client.get("/nowhere/")))
+    for name, response in responses:
+        assert response.status_code in (200, 403, 404), name
+        policy = _csp(response)
+        assert policy["script-src"] == ["'self'"], name
+        assert policy["default-src"] == ["'self'"] and policy["style-src"] == ["'self'"], name
+        assert policy["connect-src"] == ["'self'"], name
+        assert policy["frame-ancestors"] == ["'none'"] and policy["base-uri"] == ["'none'"], name
+        assert policy["form-action"] == ["'self'"] and policy["object-src"] == ["'none'"], name
+        audit = _InlineAudit()
+        audit.feed(response.content.decode())
+        assert audit.problems == [], (name, audit.problems)
+        if name not in ("403", "404"):
+            config = json.loads(audit.htmx_config or "{}")
+            assert config.get("includeIndicatorStyles") is False, name  # no injected <style>
+            assert config.get("allowEval") is False, name
+
+
+@pytest.mark.django_db
+def test_signed_in_responses_are_never_stored_and_permissions_are_refused(world):
+    client = Client()
+    client.force_login(world.player_user)
+    page = client.get(reverse("player_home"))
+    key = re.search(r'data-live-keys="([^" ]+)', page.content.decode())[1]
+    responses = {
+        "page": page,
+        "fragment": client.get(f"/live/{key}/"),
+        "resync": client.get("/live/", {"k": key}),
+        "action": client.post(reverse("reserve"), {"session": "x", "next": "/player/"}),
+        "403": client.get(reverse("staff_home")),
+    }
+    for name, response in responses.items():
+        cache = {part.strip() for part in response["Cache-Control"].split(",")}
+        assert {"private", "no-store"} <= cache, name
+        assert "camera=()" in response["Permissions-Policy"], name
+        assert "geolocation=()" in response["Permissions-Policy"], name
+        assert "microphone=()" in response["Permissions-Policy"], name
+        assert response["Referrer-Policy"] == "same-origin", name
+        assert response["Cross-Origin-Opener-Policy"] == "same-origin", name
+        assert response["X-Frame-Options"] == "DENY", name
+    with override_settings(WHITENOISE_USE_FINDERS=True):  # as serve finds them after collectstatic
+        static_client = Client()
+        static_client.force_login(world.player_user)
+        static = static_client.get("/static/js/courtside.js")
+    assert static.status_code == 200
+    assert "no-store" not in static.get("Cache-Control", "")  # static files stay cacheable
+
+
+@pytest.mark.django_db
+def test_hsts_is_sent_over_https_when_configured():
+    with override_settings(SECURE_HSTS_SECONDS=31536000):
+        secure = Client().get(reverse("login"), secure=True)
+        plain = Client().get(reverse("login"))
+    assert secure["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in plain
+
+
+@pytest.mark.parametrize(
+    "env, hsts",
+    [
+        ({}, 365 * 24 * 3600),  # production default: secure cookies, a year
+        ({"SECURE_HSTS_SECONDS": "600"}, 600),
+        ({"SECURE_COOKIES": "0"}, 0),  # plain HTTP deployment: never HSTS
+        ({"COURTSIDE_DEMO": "1"}, 0),  # the demo on http://127.0.0.1
+    ],
+)
+def test_hsts_only_with_secure_cookies(env, hsts):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "COURTSIDE_"))}
+    clean.pop("DEBUG", None)
+    out = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.SECURE_HSTS_SECONDS)"],
+        env={**clean, "SECRET_KEY": "x", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(out.stdout.strip()) == hsts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_sends_no_server_header(tmp_path):
+    """A real `manage.py serve` worker (daphne): headers as a browser gets them."""
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")},
+        "COURTSIDE_DEMO": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/login/")
+                response = connection.getresponse()
+                response.read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert response.status == 200
+        assert response.getheader("Server") is None, response.getheader("Server")
+        assert "script-src 'self'" in response.getheader("Content-Security-Policy", "")
+        assert response.getheader("Permissions-Policy")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
