@@ -199,6 +199,20 @@ def test_the_lock_ends_after_the_cool_off():
     assert response.status_code == 302 and _logged_in(client)
 
 
+@pytest.mark.parametrize("env, minutes", [({}, 15), ({"COURTSIDE_DEMO": "1"}, 1)])
+def test_the_demo_pauses_for_a_minute_production_for_fifteen(env, minutes):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LOGIN_", "COURTSIDE_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.AXES_COOLOFF_TIME)"],
+        env={**clean, "SECRET_KEY": "x", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(timedelta(minutes=minutes))
+
+
 @pytest.mark.django_db
 def test_successful_logins_are_never_counted():
     """The demo's and the test suite's own logins (many, from one address) are not throttled."""
