@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck check clean bench browser screenshots
+.PHONY: setup runtime demo test lint typecheck check clean bench browser screenshots lock
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Courtside needs Python 3.12+ (see .python-version); got " + sys.version.split()[0])'
@@ -15,14 +15,42 @@ $(BIN)/python:
 $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
-# Installs exactly the locked versions (hashes checked); re-runs when the lock file changes.
-$(VENV)/.synced: requirements.lock | $(BIN)/uv
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+# Two locks, both from pyproject.toml (`make lock`): requirements.lock is what production runs
+# (and all `make demo` installs); requirements-dev.lock adds the tests, linters, type checker,
+# Playwright and the benchmark's clients, at the same versions for every shared package.
+# Each target installs exactly the locked versions (hashes checked) and re-runs when its lock
+# changes. A development environment already holds everything production needs, so `make demo`
+# leaves it as it is.
+$(VENV)/.synced-dev: requirements-dev.lock requirements.lock | $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.lock
 	@touch $@
 
-setup: $(VENV)/.synced
+$(VENV)/.synced-prod: requirements.lock requirements-dev.lock | $(BIN)/uv
+	@if [ $(VENV)/.synced-dev -nt requirements.lock ] && [ $(VENV)/.synced-dev -nt requirements-dev.lock ]; then \
+	  echo "Development environment: it already has the production packages."; \
+	else \
+	  rm -f $(VENV)/.synced-dev; \
+	  echo "$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock"; \
+	  $(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock; \
+	fi
+	@touch $@
 
-demo: setup
+# Everything for development (tests, lint, type checks, benchmark).
+setup: $(VENV)/.synced-dev
+
+# Only what production runs.
+runtime: $(VENV)/.synced-prod
+
+# Re-resolve both locks from pyproject.toml (keeping the current versions where they still fit;
+# `uv pip compile --upgrade-package NAME` for more). The dev lock is constrained to the
+# production one, so shared packages never differ.
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock" \
+	  pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock" \
+	  --extra dev -c requirements.lock pyproject.toml -o requirements-dev.lock
+
+demo: runtime
 	COURTSIDE_DEMO=1 $(BIN)/python manage.py migrate --noinput
 	COURTSIDE_DEMO=1 $(BIN)/python manage.py load_demo
 	@echo "Courtside demo: http://$(HOST):$(PORT)/  (logins player, parent, coach, staff, admin; password demo)"

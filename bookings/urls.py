@@ -1,12 +1,11 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bookings.views import actions, pages
+from bookings.views import actions, auth, pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("switch/", pages.switch_role, name="switch_role"),
     path("player/", pages.player_home, name="player_home"),
     path("player/schedule/", pages.player_schedule, name="player_schedule"),

@@ -5,11 +5,13 @@ default (SQLite file + in-memory channel layer) is what `make demo` runs on.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "channels",
+    "axes",
     "scheduling",
     "bookings",
     "realtime",
@@ -54,15 +57,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a parameter: control characters in the path, query or form: 400.
+    "config.security.refuse_control_characters",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Permissions-Policy; `Cache-Control: private, no-store` for signed-in users.
+    "config.security.security_headers",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "bookings.context.academy_timezone_middleware",
+    # Last: turns a throttled login into the lockout page (see AXES_* below).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +181,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Login throttling (django-axes). Its backend comes first: it refuses an attempt from a locked
+# out account or address before ModelBackend hashes anything (a hash costs ~380 ms of a worker).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per account (the username tried, whether or not it exists) and per
+# client address, separately; either reaching the limit within the cool-off locks it until no
+# failure of it is younger than the cool-off. Counts live in the database, so every worker
+# shares them.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+# The demo (everyone on 127.0.0.1, one address) pauses for a minute rather than fifteen.
+AXES_COOLOFF_TIME = timedelta(
+    minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "1" if DEMO_MODE else "15"))
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A refused attempt is not recorded: it costs one count query, and the lock ends one cool-off
+# after the last real failure (no write per refused attempt).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful login does not wipe the address's count (else logging into one's own account
+# between tries would reset a spray from that address).
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # failures are what throttling needs; no log of every login
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "bookings.views.auth.locked_out"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -196,10 +233,47 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not (DEBUG or DEMO_MO
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# HSTS only where the cookies are HTTPS-only anyway (never in the demo or on plain HTTP); Django
+# sends it on HTTPS responses only (behind the proxy: `serve --proxy-headers` trusts its
+# X-Forwarded-Proto).
+SECURE_HSTS_SECONDS = (
+    int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600))) if SESSION_COOKIE_SECURE else 0
+)
+
+# Content-Security-Policy (Django's own middleware). Scripts only from our origin and no inline
+# script anywhere (templates have no <script> bodies or on* handlers; htmx's meta config turns
+# off its injected indicator <style> and eval). Style sheets only from our origin, no <style>
+# elements; style *attributes* stay allowed (style-src-attr) because live fragments carry each
+# session type's colour as `style="--type-colour: …"`: an attribute can set a look but not
+# run script or select other elements. connect-src 'self' covers the same-origin WebSocket
+# (ws:/wss:, CSP3). The page may not be framed, change its base URL or post forms elsewhere.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],  # data: for the empty favicon
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_forbidden": {"()": "config.security.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # A 403 is one line with its reason; a 500 keeps its traceback.
+        "django.request": {"filters": ["one_line_forbidden"]},
+        # axes says "login failed" and "locking out" as warnings; its INFO lines come with
+        # every login.
+        "axes": {"level": "WARNING"},
+    },
 }

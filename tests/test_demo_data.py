@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count, Q
+from django.test import RequestFactory
 from django.utils import timezone
 
 from bookings.access import Principal, Role
@@ -132,7 +133,8 @@ def test_the_academy_and_its_people(demo):
 
 def test_the_five_logins(demo):
     academy, _ = demo
-    users = {name: authenticate(username=name, password="demo") for name in LOGINS}
+    login = RequestFactory().post("/login/")  # the login throttle (axes) needs the request
+    users = {name: authenticate(login, username=name, password="demo") for name in LOGINS}
     assert all(users.values()), users
 
     roles = {name: Principal.load(user).roles(academy.pk) for name, user in users.items()}

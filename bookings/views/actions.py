@@ -14,11 +14,11 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -28,6 +28,7 @@ from bookings.dates import MAX_DAYS_AWAY
 from bookings.errors import MESSAGES, BookingError
 from bookings.models import IndividualBooking, Player, SessionReservation
 from bookings.views.act_form import nonce_oob
+from config.security import local_path
 from realtime.pages import refreshed
 from scheduling.models import Academy, Coach, GroupSession, SessionType
 
@@ -62,10 +63,8 @@ def _idempotency_key(request: HttpRequest, *parts: object) -> str | None:
 
 
 def _next_url(request: HttpRequest) -> str:
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return "/"
+    """The page to go back to: a local path only (`next=foo` would be taken for a URL name)."""
+    return local_path(request.POST.get("next"), reverse("home"))
 
 
 def _answer(
@@ -73,7 +72,7 @@ def _answer(
 ) -> HttpResponse:
     if not request.htmx:
         (messages.success if ok else messages.error)(request, message)
-        return redirect(_next_url(request))
+        return HttpResponseRedirect(_next_url(request))
     body = (
         refreshed(request, request.POST.get("live", ""))
         + render_to_string("includes/answer.html", {"ok": ok, "message": message, "near": near})

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from bookings import selectors
 from bookings.access import Role
@@ -43,11 +44,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(home_url_for(viewer, request.session.get("role")))
 
 
+@require_POST  # it changes the session: a form post with a CSRF token, never a link
 @login_required
 def switch_role(request: HttpRequest) -> HttpResponse:
-    """?to=<academy id>:<role>: act in another academy or as another of one's roles."""
+    """POST to=<academy id>:<role>: act in another academy or as another of one's roles."""
     viewer = viewer_for(request)
-    academy_text, _, role_text = request.GET.get("to", "").partition(":")
+    academy_text, _, role_text = request.POST.get("to", "").partition(":")
     academy = next((a for a in academies_of(viewer.principal) if str(a.pk) == academy_text), None)
     # Only a role with a home page that the user holds in that academy (an admin: its front desk).
     offered = {str(r) for r in viewer.principal.page_roles(academy.pk)} if academy else set()

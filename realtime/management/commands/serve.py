@@ -66,6 +66,7 @@ class Command(BaseCommand):
             # makes every browser retry and the queue grow; serve them instead.
             "--websocket_connect_timeout",
             "30",
+            "--no-server-name",  # no `Server: daphne` header on responses
         ]
         if proxy_headers:
             command.append("--proxy-headers")
