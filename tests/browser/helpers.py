@@ -123,8 +123,13 @@ def click_at(page: Page, selector: str, at_ms: float) -> None:
 
 def clicked_at(page: Page) -> float | None:
     """When click_at clicked (browser clock), or None if the button had gone by then."""
-    page.wait_for_function("window.__clicked !== null")
-    return page.evaluate("window.__clicked") or None
+    # Polled from here: wait_for_function evaluates a string in the page, which the pages'
+    # Content-Security-Policy (no 'unsafe-eval') refuses.
+    deadline = time.monotonic() + WAIT / 1000
+    while (clicked := page.evaluate("window.__clicked")) is None:
+        assert time.monotonic() < deadline, "the timed click never ran"
+        time.sleep(0.01)
+    return clicked or None
 
 
 # -- the database, read directly -------------------------------------------------------------
