@@ -207,6 +207,18 @@ def reads_staff_calendar(p: Principal, academy_id: int) -> bool:
     return p.manages(academy_id)
 
 
+def may_subscribe(p: Principal, scope: str, coach_id: int | None) -> bool:
+    """A calendar feed (bookings.feeds), when made and on every fetch: of one's own bookings (a
+    player), of one's children's (a parent), of one's own coaching (that coach, while active)."""
+    if scope == "mine":
+        return bool(p.own_player_academy_by_id)
+    if scope == "family":
+        return bool(p.child_academy_by_id)
+    if scope == "coach":
+        return coach_id is not None and coach_id in p.coach_academy_by_id
+    return False
+
+
 def coaches_session(p: Principal, session: GroupSession) -> bool:
     mine = p.coach_ids_in(session.academy_id)
     if not mine:

@@ -26,6 +26,7 @@ MESSAGES = {
     "bad_times": "A session must end after it starts.",
     "coach_inactive": "That coach is not active.",
     "busy": "The academy is busy right now; please try again in a moment.",
+    "feed_exists": "You already have that calendar link; reset it to get a new address.",
 }
 
 

@@ -160,3 +160,134 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.key}"
+
+
+# -- what reaches a family when no page is open: emails and calendar feeds -----------------------
+
+
+class EmailTopic(models.TextChoices):
+    """What a user may turn off, each on by default (an EmailOptOut row turns one off)."""
+
+    CANCELLATIONS = "cancellations", "Cancellations by the academy"
+    PROMOTIONS = "promotions", "A place from the waiting list"
+    ANNOUNCEMENTS = "announcements", "Announcements"
+    REMINDERS = "reminders", "Reminders the day before"
+
+
+class EmailOptOut(models.Model):
+    """A user who does not want one topic's emails. No row: they get them."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_opt_outs"
+    )
+    topic = models.CharField(max_length=20, choices=EmailTopic.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "topic"], name="email_opt_out_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: no {self.topic}"
+
+
+class OutgoingEmail(models.Model):
+    """One email to one user, queued in the transaction of the change that causes it (so a
+    rollback queues nothing) and sent after COMMIT by `manage.py send_mail`. The unique
+    (kind, cause, recipient) makes a retried operation or a second reminder run a no-op.
+    What it says is composed when it is sent (bookings.emails.compose), from `about_id`."""
+
+    class Kind(models.TextChoices):
+        RESERVATION_CANCELLED = "reservation_cancelled", "Reservation cancelled"
+        LESSON_CANCELLED = "lesson_cancelled", "Lesson cancelled"
+        SESSION_CANCELLED = "session_cancelled", "Session cancelled"
+        WAITLIST_PROMOTION = "waitlist_promotion", "Place from the waiting list"
+        ANNOUNCEMENT = "announcement", "Announcement"
+        SESSION_REMINDER = "session_reminder", "Session reminder"
+        LESSON_REMINDER = "lesson_reminder", "Lesson reminder"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"  # no longer true, or the recipient opted out meanwhile
+        FAILED = "failed", "Failed"  # refused for good, or given up after every retry
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # What happened, uniquely: "<row id>@<moment>" (a reservation is cancelled more than once
+    # if it is reactivated in between; a session moved is reminded again).
+    cause = models.CharField(max_length=120)
+    about_id = models.BigIntegerField(help_text="The reservation, lesson or session it is about.")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="outgoing_emails"
+    )
+    data = models.JSONField(default=dict, blank=True)  # what an announcement says
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When a sender may take it next: now, after a back-off, or after a sender's lease.
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "cause", "recipient"], name="outgoing_email_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=Q(status="pending"), name="outgoing_email_due_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient} ({self.status})"
+
+
+class CalendarFeed(models.Model):
+    """A private calendar subscription (an .ics address with a random token). Only the token's
+    SHA-256 is stored: the address is shown once, when made; resetting it makes a new one and
+    the old address stops working."""
+
+    class Scope(models.TextChoices):
+        MINE = "mine", "My bookings"
+        FAMILY = "family", "My children's bookings"
+        COACH = "coach", "My coaching"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    coach = models.ForeignKey(
+        Coach, on_delete=models.CASCADE, null=True, blank=True, related_name="calendar_feeds"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["scope", "id"]
+        constraints = [
+            # One feed per scope (and per coaching role): resetting replaces its token.
+            models.UniqueConstraint(
+                fields=["user", "scope"],
+                condition=Q(coach__isnull=True),
+                name="calendar_feed_one_per_scope",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "coach"],
+                condition=Q(coach__isnull=False),
+                name="calendar_feed_one_per_coach",
+            ),
+            models.CheckConstraint(
+                condition=Q(scope="coach", coach__isnull=False)
+                | (~Q(scope="coach") & Q(coach__isnull=True)),
+                name="calendar_feed_coach_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_scope_display()}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bookings.views import actions, auth, pages
+from bookings.views import account, actions, auth, links, pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -21,4 +21,9 @@ urlpatterns = [
     path("book/", actions.book, name="book"),
     path("cancel/", actions.cancel, name="cancel"),
     path("sessions/cancel/", actions.session_cancel, name="session_cancel"),
+    path("account/", account.account, name="account"),
+    path("account/email/", account.email_settings, name="account_email"),
+    path("account/calendar/", account.calendar_settings, name="account_calendar"),
+    path("calendar/<str:token>.ics", links.calendar_feed, name="calendar_feed"),
+    path("email/unsubscribe/<str:token>/", links.unsubscribe, name="unsubscribe"),
 ]

@@ -212,6 +212,33 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Where the site is, for links in emails and calendar feeds (made outside any request) and the
+# domain of calendar event UIDs.
+SITE_URL = os.environ.get(
+    "SITE_URL",
+    f"https://{ALLOWED_HOSTS[0]}" if ALLOWED_HOSTS and not DEMO_MODE else "http://127.0.0.1:8000",
+).rstrip("/")
+
+# Email (bookings.emails): queued in the transaction of the change, sent after COMMIT by
+# `manage.py send_mail` (never in a request). The demo prints mail to its console; otherwise
+# SMTP, to a local mail server unless EMAIL_HOST names another.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if (DEMO_MODE or DEBUG) and "EMAIL_HOST" not in os.environ
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+# A mail server that does not answer holds a sender this long, never a booking.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Courtside <courtside@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 LANGUAGE_CODE = "en"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True

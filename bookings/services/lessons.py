@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bookings import selectors
+from bookings import emails, selectors
 from bookings.access import Principal, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
@@ -129,4 +129,6 @@ def individual_booking_cancel(
         if not privileged:
             check_cutoff(booking.starts_at, booking.academy, now)
         mark_cancelled(booking, actor, now)
+        if not family:  # a family knows what it did itself
+            emails.lesson_cancelled(booking=booking, actor=actor)
     return booking

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bookings import emails
 from bookings.access import Principal, coaches_session, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
@@ -141,4 +142,6 @@ def reservation_cancel(
             check_cutoff(session.starts_at, session.academy, now)
         mark_cancelled(reservation, actor, now)
         _count(session, -1)
+        if not family:  # a family knows what it did itself
+            emails.reservation_cancelled(reservation=reservation, actor=actor)
     return reservation

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from bookings import selectors
+from bookings import emails, selectors
 from bookings.access import Principal, coaches_session
 from bookings.errors import BookingError
 from bookings.locks import Locked, lock
@@ -154,4 +154,5 @@ def group_session_cancel(
         session.reserved_count = 0
         session.version += 1
         session.save(update_fields=["status", "cancelled_at", "reserved_count", "version"])
+        emails.session_cancelled(session=session, actor=actor)
     return session
