@@ -221,21 +221,35 @@ SITE_URL = os.environ.get(
 
 # Email (bookings.emails): queued in the transaction of the change, sent after COMMIT by
 # `manage.py send_mail` (never in a request). The demo prints mail to its console; otherwise
-# SMTP, to a local mail server unless EMAIL_HOST names another.
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if (DEMO_MODE or DEBUG) and "EMAIL_HOST" not in os.environ
-    else "django.core.mail.backends.smtp.EmailBackend",
-)
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
-EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
-# A mail server that does not answer holds a sender this long, never a booking.
-EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+# SMTP, to a local mail server unless EMAIL_HOST names another. (Django's MAILERS: the
+# EMAIL_* settings are deprecated; these are environment variables of the same names.)
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def mailer_from_environment(demo: bool) -> dict[str, Any]:
+    backend = os.environ.get("EMAIL_BACKEND") or (
+        "django.core.mail.backends.console.EmailBackend"
+        if demo and "EMAIL_HOST" not in os.environ
+        else SMTP_BACKEND
+    )
+    options: dict[str, Any] = {}
+    if backend == SMTP_BACKEND:
+        options = {
+            "host": os.environ.get("EMAIL_HOST", "localhost"),
+            "port": int(os.environ["EMAIL_PORT"]) if os.environ.get("EMAIL_PORT") else None,
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS"),
+            "use_ssl": env_bool("EMAIL_USE_SSL"),
+            # A mail server that does not answer holds a sender this long, never a booking.
+            "timeout": int(os.environ.get("EMAIL_TIMEOUT", "10")),
+        }
+    elif backend.endswith(".filebased.EmailBackend"):
+        options = {"file_path": os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))}
+    return {"BACKEND": backend, "OPTIONS": options}
+
+
+MAILERS = {"default": mailer_from_environment(DEMO_MODE or DEBUG)}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Courtside <courtside@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

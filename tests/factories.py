@@ -172,3 +172,10 @@ def book(coach: Coach, player: Player, session_type: SessionType, starts_at: dat
         ends_at=starts_at.astimezone(UTC) + timedelta(minutes=session_type.duration_minutes),
         booked_by=by,
     )
+
+
+def give_emails(*users) -> None:
+    """An address for each (the factories make users without one, so they get no email)."""
+    for user in users:
+        user.email = f"{user.username}@example.test"
+        user.save(update_fields=["email"])

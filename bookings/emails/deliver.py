@@ -21,7 +21,7 @@ import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.mail import get_connection
+from django.core.mail import mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import F
@@ -77,7 +77,7 @@ def deliver_due(*, now: datetime | None = None, batch: int = BATCH) -> Tally:
     rows = _claim(now, batch)
     if not rows:
         return tally
-    connection = get_connection()
+    connection = mailers.default
     try:
         connection.open()  # SMTP: connect and log in now, once for the batch
     except Exception as error:
@@ -138,9 +138,8 @@ def _send_one(
         _mark(row, Status.SKIPPED, now, "")
         tally.skipped += 1
         return True
-    message.connection = connection
     try:
-        sent = message.send()
+        sent = connection.send_messages([message])
     except Exception as error:
         if _refused_for_good(error):
             _mark(row, Status.FAILED, now, _describe(error))

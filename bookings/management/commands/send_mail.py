@@ -40,7 +40,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Sending queued emails every {interval:g} s; stop with Ctrl-C.")
         last_reminders = float("-inf")
         while True:
-            close_old_connections()  # a long-running loop: no stale or broken connection
             try:
                 if not no_reminders and time.monotonic() - last_reminders >= REMINDERS_EVERY:
                     queued = queue_reminders()
@@ -56,6 +55,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"Database unavailable, retrying: {error}")
             if once or self.stopping:
                 return
+            close_old_connections()  # a long-running loop: no stale or broken connection
             deadline = time.monotonic() + interval
             while not self.stopping and time.monotonic() < deadline:
                 time.sleep(min(0.2, interval))
