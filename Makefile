@@ -54,6 +54,9 @@ demo: runtime
 	COURTSIDE_DEMO=1 $(BIN)/python manage.py migrate --noinput
 	COURTSIDE_DEMO=1 $(BIN)/python manage.py load_demo
 	@echo "Courtside demo: http://$(HOST):$(PORT)/  (logins player, parent, coach, staff, admin; password demo)"
+	@echo "Emails are printed here by manage.py send_mail, which runs beside the server."
+	COURTSIDE_DEMO=1 $(BIN)/python manage.py send_mail & sender=$$!; \
+	trap 'kill $$sender 2>/dev/null' EXIT INT TERM; \
 	COURTSIDE_DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: setup

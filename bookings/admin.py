@@ -11,12 +11,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from bookings.errors import BookingError
 from bookings.models import (
+    CalendarFeed,
+    EmailOptOut,
     GuardianLink,
     IdempotencyKey,
     IndividualBooking,
+    OutgoingEmail,
     Player,
     SessionReservation,
 )
@@ -376,3 +380,52 @@ class GroupSessionAdmin(admin.ModelAdmin):
             lambda row, actor: group_session_cancel(session=row, actor=actor),
             "session(s)",
         )
+
+
+# -- emails and calendar feeds: seen, retried, revoked; never written here -----------------------
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(admin.ModelAdmin):
+    """The email queue, to see what was sent and what waits (a mail server down), and to send
+    a failed one again once the cause is fixed. Rows are made only by bookings.emails."""
+
+    list_display = ["created_at", "kind", "recipient", "status", "attempts", "due_at", "sent_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["recipient"]
+    search_fields = ["recipient__username", "recipient__email", "cause"]
+    readonly_fields = [f.name for f in OutgoingEmail._meta.fields]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Send again (from the next round of the sender)")
+    def send_again(self, request, queryset):
+        count = queryset.exclude(status=OutgoingEmail.Status.SENT).update(
+            status=OutgoingEmail.Status.PENDING, attempts=0, due_at=timezone.now()
+        )
+        self.message_user(request, f"{count} email(s) will be sent again.", messages.SUCCESS)
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(admin.ModelAdmin):
+    """Calendar addresses: who has one and whether a calendar app reads it. Deleting one
+    revokes it; only the token's hash is stored, so nobody here can read an address."""
+
+    list_display = ["user", "scope", "coach", "created_at", "last_used_at"]
+    list_filter = ["scope"]
+    list_select_related = ["user", "coach"]
+    search_fields = ["user__username", "user__email"]
+    readonly_fields = ["user", "scope", "coach", "token_hash", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(EmailOptOut)
+class EmailOptOutAdmin(admin.ModelAdmin):
+    list_display = ["user", "topic", "created_at"]
+    list_filter = ["topic"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]

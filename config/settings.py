@@ -216,7 +216,9 @@ LOGOUT_REDIRECT_URL = "login"
 # domain of calendar event UIDs.
 SITE_URL = os.environ.get(
     "SITE_URL",
-    f"https://{ALLOWED_HOSTS[0]}" if ALLOWED_HOSTS and not DEMO_MODE else "http://127.0.0.1:8000",
+    "http://127.0.0.1:8000"
+    if DEMO_MODE or DEBUG or not ALLOWED_HOSTS
+    else f"https://{ALLOWED_HOSTS[0]}",
 ).rstrip("/")
 
 # Email (bookings.emails): queued in the transaction of the change, sent after COMMIT by

@@ -245,7 +245,7 @@ def test_world_is_bookable_and_cancellable(label: str, now: datetime, clock_chan
     # Rehearsals at the end of the margin, each rolled back.
     staff = get_user("staff")
     for path, item in described:
-        if path.startswith(("held", "crowd")) or path == "coach_cancel":
+        if path.startswith(("held", "crowd")) or path in ("coach_cancel", "desk_cancel"):
             continue
         for key in item["for"]:
             player, actor = players[key], family_user(players[key])
@@ -291,6 +291,10 @@ def test_world_is_bookable_and_cancellable(label: str, now: datetime, clock_chan
         s = GroupSession.objects.get(pk=world["coach_cancel"]["id"])
         assert s.reservations.filter(player=players["oliver"], status="reserved").exists()
         group_session_cancel(session=s, actor=sam.user, now=later)
+    with rolled_back():  # the front desk cancels Isla's place (her parent is emailed)
+        s = GroupSession.objects.get(pk=world["desk_cancel"]["id"])
+        isla = s.reservations.get(player=players["isla"], status="reserved")
+        reservation_cancel(reservation=isla, actor=staff, now=later)
     with rolled_back():  # a second reservation of the same session is refused
         s = GroupSession.objects.get(pk=world["duplicate"]["id"])
         oliver = players["oliver"]

@@ -175,3 +175,17 @@ def test_other_academies_and_users_are_left_alone():
 
     assert Academy.objects.filter(pk=other.pk).exists()
     assert Player.objects.filter(pk=kid.pk, guardians=someone).exists()
+
+
+def test_no_email_about_the_history_and_the_parents_calendar_address_works(demo):
+    from django.test import Client
+
+    from bookings.models import OutgoingEmail
+
+    _, out = demo
+    assert not OutgoingEmail.objects.exists()  # the desk's cancellations are history
+    address = out.split("calendar address (or make one on the account page):\n")[1].split()[0]
+    path = "/" + address.split("://", 1)[1].split("/", 1)[1]
+    response = Client().get(path)
+    assert response.status_code == 200
+    assert response.content.count(b"BEGIN:VEVENT") >= 4  # the three children's sessions

@@ -85,6 +85,7 @@ live_coachday                404    404          404   200    404   200   200  3
 live_calendar_coach          404    404          404   200    404   200   200  302     404     404      404      404
 live_calendar_staff          404    404          404   404    404   200   200  302     404     404      404      404
 live_foreign_day             404    404          404   404    404   404   200  302     200     200      200      200
+account                      200    200          200   200    200   200   200  302     200     200      200      200
 """  # noqa: E501
 
 
@@ -189,6 +190,7 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "live_calendar_coach": _live(CoachCalendar(w.coach.pk, a, monday, 7)),
         "live_calendar_staff": _live(StaffCalendar(a, monday, 7)),
         "live_foreign_day": _live(DayGrid(w.other_academy.pk, w.day)),
+        "account": reverse("account"),  # one's own emails and calendar addresses
     }
 
 
@@ -605,6 +607,8 @@ A11Y_PAGES = [
     ("staff", "staff_calendar"),
     ("staff", "staff_player"),
     ("staff", "staff_player_book"),
+    ("parent", "account"),
+    ("coach", "account"),
 ]
 
 

@@ -243,6 +243,10 @@ class _World:
         out["redis_down"] = self.session(t.place("group"), [p["oliver"]])
         out["worker"] = self.session(t.place("group"), [p["oliver"]])
         out["sync"] = self.sync_day([p["oliver"], p["isla"]])
+        # Isla's place, which the front desk cancels: her parent's email and calendar feed.
+        out["desk_cancel"] = self.session(
+            t.place("group"), [p["isla"]], book_as=self.users["parent"]
+        )
         # The fault tests' crowd: one day of its own, every session on it nearly full.
         out["crowd"] = self.crowd_day()
         self.second_coach()

@@ -21,10 +21,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from bookings.errors import BookingError
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.models import (
+    GuardianLink,
+    IndividualBooking,
+    OutgoingEmail,
+    Player,
+    SessionReservation,
+)
 from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
@@ -32,6 +39,7 @@ from bookings.services import (
     reservation_cancel,
     reservation_create,
 )
+from bookings.services.accounts import calendar_feed_create
 from scheduling.models import (
     Academy,
     Coach,
@@ -268,6 +276,11 @@ class Command(BaseCommand):
         self.make_sessions()
         self.make_reservations()
         self.make_lessons()
+        # The desk's cancellations above are the demo's history, not news: nobody is emailed
+        # about them. What you cancel as staff or coach is (printed by `manage.py send_mail`).
+        OutgoingEmail.objects.filter(recipient__email__iendswith="@" + EMAIL_DOMAIN).delete()
+        # The parent's calendar address, to paste into a calendar app (shown in the summary).
+        _, self.feed_token = calendar_feed_create(user=self.parent_user, scope="family")
 
     def user(self, username: str, first: str, last: str, **extra):
         return get_user_model().objects.create(
@@ -527,5 +540,7 @@ class Command(BaseCommand):
             f"{IndividualBooking.objects.filter(academy=a).count()} private lessons",
             f"Logins (password '{PASSWORD}'):",
             *(f"  {username:<8} {what}" for username, what in LOGINS),
+            "The parent's calendar address (or make one on the account page):",
+            f"  {settings.SITE_URL}{reverse('calendar_feed', args=[self.feed_token])}",
         ]
         self.stdout.write("\n".join(lines))
