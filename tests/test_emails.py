@@ -578,3 +578,16 @@ def test_queueing_costs_a_desk_cancellation_two_statements_and_a_familys_none(w)
     desk = mail_statements(reservation=reserve(w.session, w.child), actor=w.staff_user)
     assert len(desk) == 2, desk
     assert mail_statements(reservation=reserve(w.session, w.player), actor=w.player_user) == []
+
+
+def test_the_unsubscribe_pages_meet_the_accessibility_basics(w):
+    from tests.test_pages_access import audit
+
+    path = _unsubscribe_path(w)
+    for url, status in ((path, 200), (reverse("unsubscribe", args=["nonsense"]), 404)):
+        response = Client().get(url)
+        assert response.status_code == status
+        page = audit(response.content.decode())
+        assert page.h1 == 1 and page.status and page.status.get("role") == "status"
+        assert all(page.buttons)
+    assert "Stop these emails" in audit(Client().get(path).content.decode()).buttons

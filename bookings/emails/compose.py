@@ -133,24 +133,43 @@ _SESSION = GroupSession.objects.select_related("academy", "session_type", "court
 # -- one composer per kind ------------------------------------------------------------------------
 
 
+def _draft(
+    template: str,
+    headline: str,
+    details: dict[str, Any],
+    academy: Academy,
+    players: Sequence[Player],
+    row: OutgoingEmail,
+    **extra: Any,
+) -> Draft:
+    """An email about these players' session or lesson, its subject "<headline>: <title>,
+    <when> (<names>)" (no names when it is about the recipient alone)."""
+    names = about(players, row.recipient_id)
+    subject = f"{headline}: {details['title']}, {when(details['starts_at'], academy)}"
+    return Draft(
+        subject=subject + names["suffix"],
+        template=template,
+        academy=academy,
+        context={**details, **names, **extra},
+    )
+
+
 def _reservation_cancelled(row: OutgoingEmail, family: frozenset[int]) -> Draft | None:
     r = _RESERVATION.filter(pk=row.about_id).first()
     if r is None or r.is_active or r.player_id not in family:
         return None
     if cause(r.pk, r.cancelled_at) != row.cause:  # made again (and maybe cancelled again) since
         return None
-    s, uid = r.session, row.recipient_id
-    names = about([r.player], uid)
-    return Draft(
-        subject=f"Cancelled: {s.display_title}, {when(s.starts_at, s.academy)}{names['suffix']}",
-        template="reservation_cancelled",
-        academy=s.academy,
-        context={
-            **_session_details(s),
-            **names,
-            "by": actor_name(r.cancelled_by_id),
-            "link": _booking_page(uid, [r.player], s.starts_at, s.academy),
-        },
+    s = r.session
+    return _draft(
+        "reservation_cancelled",
+        "Cancelled",
+        _session_details(s),
+        s.academy,
+        [r.player],
+        row,
+        by=actor_name(r.cancelled_by_id),
+        link=_booking_page(row.recipient_id, [r.player], s.starts_at, s.academy),
     )
 
 
@@ -158,18 +177,15 @@ def _lesson_cancelled(row: OutgoingEmail, family: frozenset[int]) -> Draft | Non
     b = _LESSON.filter(pk=row.about_id).first()
     if b is None or b.is_active or b.player_id not in family:
         return None
-    names = about([b.player], row.recipient_id)
-    return Draft(
-        subject=f"Cancelled: {b.session_type.name}, {when(b.starts_at, b.academy)}"
-        + names["suffix"],
-        template="lesson_cancelled",
-        academy=b.academy,
-        context={
-            **_lesson_details(b),
-            **names,
-            "by": actor_name(b.cancelled_by_id),
-            "link": _booking_page(row.recipient_id, [b.player], b.starts_at, b.academy),
-        },
+    return _draft(
+        "lesson_cancelled",
+        "Cancelled",
+        _lesson_details(b),
+        b.academy,
+        [b.player],
+        row,
+        by=actor_name(b.cancelled_by_id),
+        link=_booking_page(row.recipient_id, [b.player], b.starts_at, b.academy),
     )
 
 
@@ -187,16 +203,15 @@ def _session_cancelled(row: OutgoingEmail, family: frozenset[int]) -> Draft | No
     if not theirs:
         return None
     players = [r.player for r in theirs]
-    return Draft(
-        subject=f"Cancelled: {s.display_title}, {when(s.starts_at, s.academy)}",
-        template="session_cancelled",
-        academy=s.academy,
-        context={
-            **_session_details(s),
-            **about(players, row.recipient_id),
-            "by": actor_name(theirs[0].cancelled_by_id),
-            "link": _booking_page(row.recipient_id, players, s.starts_at, s.academy),
-        },
+    return _draft(
+        "session_cancelled",
+        "Cancelled",
+        _session_details(s),
+        s.academy,
+        players,
+        row,
+        by=actor_name(theirs[0].cancelled_by_id),
+        link=_booking_page(row.recipient_id, players, s.starts_at, s.academy),
     )
 
 
@@ -205,17 +220,14 @@ def _waitlist_promotion(row: OutgoingEmail, family: frozenset[int]) -> Draft | N
     if r is None or not r.is_active or r.player_id not in family or r.session.is_cancelled:
         return None
     s = r.session
-    names = about([r.player], row.recipient_id)
-    return Draft(
-        subject=f"A place for you: {s.display_title}, {when(s.starts_at, s.academy)}"
-        + names["suffix"],
-        template="waitlist_promotion",
-        academy=s.academy,
-        context={
-            **_session_details(s),
-            **names,
-            "link": _reservations_page(row.recipient_id, [r.player]),
-        },
+    return _draft(
+        "waitlist_promotion",
+        "A place for you",
+        _session_details(s),
+        s.academy,
+        [r.player],
+        row,
+        link=_reservations_page(row.recipient_id, [r.player]),
     )
 
 
@@ -231,16 +243,14 @@ def _session_reminder(row: OutgoingEmail, family: frozenset[int]) -> Draft | Non
     ]
     if not players:
         return None
-    names = about(players, row.recipient_id)
-    return Draft(
-        subject=f"Reminder: {s.display_title}, {when(s.starts_at, s.academy)}{names['suffix']}",
-        template="session_reminder",
-        academy=s.academy,
-        context={
-            **_session_details(s),
-            **names,
-            "link": _reservations_page(row.recipient_id, players),
-        },
+    return _draft(
+        "session_reminder",
+        "Reminder",
+        _session_details(s),
+        s.academy,
+        players,
+        row,
+        link=_reservations_page(row.recipient_id, players),
     )
 
 
@@ -250,16 +260,14 @@ def _lesson_reminder(row: OutgoingEmail, family: frozenset[int]) -> Draft | None
         return None
     if cause(b.pk, b.starts_at) != row.cause:
         return None
-    names = about([b.player], row.recipient_id)
-    return Draft(
-        subject=f"Reminder: {b.session_type.name}, {when(b.starts_at, b.academy)}{names['suffix']}",
-        template="lesson_reminder",
-        academy=b.academy,
-        context={
-            **_lesson_details(b),
-            **names,
-            "link": _reservations_page(row.recipient_id, [b.player]),
-        },
+    return _draft(
+        "lesson_reminder",
+        "Reminder",
+        _lesson_details(b),
+        b.academy,
+        [b.player],
+        row,
+        link=_reservations_page(row.recipient_id, [b.player]),
     )
 
 
