@@ -591,3 +591,16 @@ def test_the_unsubscribe_pages_meet_the_accessibility_basics(w):
         assert page.h1 == 1 and page.status and page.status.get("role") == "status"
         assert all(page.buttons)
     assert "Stop these emails" in audit(Client().get(path).content.decode()).buttons
+
+
+def test_the_queue_forgets_what_it_did_after_ninety_days(w):
+    from bookings.emails.deliver import KEEP, prune
+
+    r = reserve(w.session, w.child)
+    reservation_cancel(reservation=r, actor=w.staff_user, now=w.now)
+    emails.waitlist_promotion(reservation=reserve(w.session2, w.child2))
+    send()  # the cancellation is sent
+    OutgoingEmail.objects.update(created_at=w.now - KEEP - timedelta(days=1))
+    OutgoingEmail.objects.filter(kind=Kind.WAITLIST_PROMOTION).update(status=Status.PENDING)
+    assert prune(now=w.now) == 1
+    assert queued() == [(Kind.WAITLIST_PROMOTION, "parent", Status.PENDING)]  # still to send

@@ -37,6 +37,7 @@ LEASE = timedelta(minutes=15)
 MAX_ATTEMPTS = 10
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
+KEEP = timedelta(days=90)  # how long the queue remembers what it did (the admin shows it)
 
 Status = OutgoingEmail.Status
 
@@ -106,6 +107,18 @@ def deliver_all_due(*, now: datetime | None = None, batch: int = BATCH) -> Tally
         total.add(tally)
         if tally.claimed < batch:
             return total
+
+
+def prune(*, now: datetime | None = None) -> int:
+    """Forget emails sent, skipped or failed more than KEEP ago (pending ones stay). Safe for
+    "once": nothing can queue the same cause again so long after."""
+    now = now or timezone.now()
+    deleted, _ = (
+        OutgoingEmail.objects.exclude(status=Status.PENDING)
+        .filter(created_at__lt=now - KEEP)
+        .delete()
+    )
+    return deleted
 
 
 def _claim(now: datetime, batch: int) -> list[OutgoingEmail]:

@@ -1,8 +1,9 @@
 """python manage.py send_mail: send the queued emails (bookings.emails.deliver).
 
 Runs until stopped (SIGTERM or Ctrl-C finish the email in hand first): every few seconds it
-sends what is due, and every minute it queues the day-before reminders. `--once` does one round
-of both and exits, for cron. Run one or several: they never send the same row.
+sends what is due, every minute it queues the day-before reminders, and every hour it forgets
+what was done more than 90 days ago. `--once` does one round of all three and exits, for cron.
+Run one or several: they never send the same row.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from bookings.emails.deliver import BATCH, deliver_all_due
+from bookings.emails.deliver import BATCH, deliver_all_due, prune
 from bookings.emails.reminders import queue_reminders
 
 REMINDERS_EVERY = 60.0  # seconds
+PRUNE_EVERY = 3600.0
 
 
 class Command(BaseCommand):
@@ -38,7 +40,7 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
             self.stdout.write(f"Sending queued emails every {interval:g} s; stop with Ctrl-C.")
-        last_reminders = float("-inf")
+        last_reminders = last_prune = float("-inf")
         while True:
             try:
                 if not no_reminders and time.monotonic() - last_reminders >= REMINDERS_EVERY:
@@ -46,6 +48,9 @@ class Command(BaseCommand):
                     last_reminders = time.monotonic()
                     if queued:
                         self.stdout.write(f"{queued} reminder(s) queued.")
+                if time.monotonic() - last_prune >= PRUNE_EVERY:
+                    prune()
+                    last_prune = time.monotonic()
                 tally = deliver_all_due(batch=batch)
                 if tally.claimed or once:
                     self.stdout.write(f"Emails: {tally}.")
