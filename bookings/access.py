@@ -228,6 +228,19 @@ def presence_role(p: Principal, academy_id: int) -> str:
     return "player"
 
 
+def reads_own_inbox(p: Principal, user_id: int) -> bool:
+    """An inbox is its owner's alone."""
+    return p.user_id == user_id
+
+
+def may_announce(p: Principal, academy_id: int, session: GroupSession | None) -> bool:
+    """Send an announcement: staff to a session, a day or the whole academy; a coach only to
+    the people of a session they coach."""
+    if p.manages(academy_id):
+        return True
+    return session is not None and session.academy_id == academy_id and coaches_session(p, session)
+
+
 def coaches_session(p: Principal, session: GroupSession) -> bool:
     mine = p.coach_ids_in(session.academy_id)
     if not mine:

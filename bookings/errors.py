@@ -26,6 +26,10 @@ MESSAGES = {
     "bad_times": "A session must end after it starts.",
     "coach_inactive": "That coach is not active.",
     "busy": "The academy is busy right now; please try again in a moment.",
+    "empty_message": "Write a message first.",
+    "message_too_long": "That message is too long.",
+    "too_many_messages": "You have sent a lot of messages in the last hour; please wait a while.",
+    "bad_day": "That day is too far away.",
 }
 
 

@@ -120,6 +120,11 @@ class LiveFragment:
         """Personal kinds: the fragments of this kind a change touches, by name."""
         return ()
 
+    @classmethod
+    def prepare(cls, fragments: list[Self]) -> None:
+        """Before one publisher pass renders these fragments of this kind: read at once what
+        their renders need (into realtime.render_pass.once), instead of once per fragment."""
+
     # -- what the engine provides --
 
     @property

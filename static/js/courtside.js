@@ -43,12 +43,18 @@
     status.replaceChildren(p);
   }
 
-  function toast(text) {
+  function toast(text, url) {
     var box = document.getElementById("toasts");
     if (!box) return;
     var item = document.createElement("p");
     item.className = "toast";
     item.textContent = text;
+    if (url) {  // where it leads (an announcement in the inbox); only our own paths
+      var link = document.createElement("a");
+      link.href = url.charAt(0) === "/" && url.charAt(1) !== "/" ? url : "/";
+      link.textContent = "Open";
+      item.append(" ", link);
+    }
     box.appendChild(item);
     setTimeout(function () { item.remove(); }, 8000);
   }
@@ -139,7 +145,7 @@
       announce("Updated just now");
       if (gap) resync([msg.k]);                        // a message was lost on the way
     } else if (msg.t === "n") {
-      toast(msg.text);
+      toast(msg.text, msg.url);
     } else if (msg.t === "pong") {
       clearTimeout(timers.pong);
       reconcile(msg);
