@@ -22,7 +22,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-PRESENCE_TTL = 10.0  # seconds an entry lives without a refresh from its process
+PRESENCE_TTL = 6.0  # seconds an entry lives without a refresh from its process (swept within 10 s)
 HOLD_TTL = 60.0  # seconds a hold lasts unless released
 
 
