@@ -175,3 +175,14 @@ def test_other_academies_and_users_are_left_alone():
 
     assert Academy.objects.filter(pk=other.pk).exists()
     assert Player.objects.filter(pk=kid.pk, guardians=someone).exists()
+
+
+def test_the_demo_has_announcements_in_inboxes(demo):
+    from bookings.models import Announcement, InboxItem
+
+    academy, _ = demo
+    assert Announcement.objects.filter(academy=academy, audience="academy").count() == 1
+    assert Announcement.objects.filter(academy=academy, audience="session").count() == 1
+    parent = InboxItem.objects.filter(user__username="parent")
+    assert parent.filter(read_at__isnull=False).count() == 1  # the desk's, read
+    assert InboxItem.objects.filter(user__username="player").exists()

@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bookings.errors import BookingError
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.models import GuardianLink, InboxItem, IndividualBooking, Player, SessionReservation
 from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
@@ -32,6 +32,7 @@ from bookings.services import (
     reservation_cancel,
     reservation_create,
 )
+from bookings.services.announcements import announcement_send
 from scheduling.models import (
     Academy,
     Coach,
@@ -268,6 +269,7 @@ class Command(BaseCommand):
         self.make_sessions()
         self.make_reservations()
         self.make_lessons()
+        self.make_announcements()
 
     def user(self, username: str, first: str, last: str, **extra):
         return get_user_model().objects.create(
@@ -504,6 +506,39 @@ class Command(BaseCommand):
                 break
 
     # -- report ------------------------------------------------------------------------------
+
+    def make_announcements(self) -> None:
+        """A message from the front desk to everyone, one from the demo coach to the people of
+        their next session (through the service, so every inbox gets its copy); the parent has
+        read the first."""
+        announcement_send(
+            actor=self.staff_user,
+            academy=self.academy,
+            text="The car park is resurfaced this week: please use the side entrance.",
+            now=self.now,
+        )
+        nxt = (
+            GroupSession.objects.filter(
+                assignments__coach=self.coaches["coach"],
+                starts_at__gt=self.now,
+                reserved_count__gt=0,
+                status=GroupSession.Status.SCHEDULED,
+            )
+            .order_by("starts_at")
+            .first()
+        )
+        if nxt is not None:
+            announcement_send(
+                actor=self.coaches["coach"].user,
+                academy=self.academy,
+                text="Bring a water bottle and a spare racquet if you have one. See you there!",
+                session=nxt,
+                now=self.now,
+            )
+        parent = get_user_model().objects.get(username="parent")
+        InboxItem.objects.filter(user=parent, announcement__sender=self.staff_user).update(
+            read_at=self.now
+        )
 
     def summary(self) -> None:
         a = self.academy
