@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 
@@ -27,8 +28,19 @@ from realtime import messages
 from realtime.ephemeral import PRESENCE_TTL, get_ephemeral
 from realtime.fragments import Presence
 
-if TYPE_CHECKING:
-    from realtime.hub import Hub, Socket
+
+class Hub(Protocol):
+    """What presence needs of its process's hub (realtime.hub), which owns the tracker."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def background(self, coroutine: Coroutine[Any, Any, Any]) -> None: ...
+    async def broadcast(
+        self, key: str, text: str, variants: dict[str, str] | None = None
+    ) -> None: ...
+
+
+Socket = Any  # a consumer (realtime.hub.Socket); presence only tells them apart
 
 log = logging.getLogger(__name__)
 

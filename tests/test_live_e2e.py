@@ -396,6 +396,9 @@ class LiveClient:
             ping_interval=None,
         )
         ready = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        while ready["t"] == "p":  # others' presence can come before this socket's ready
+            self.pushes.append((time.perf_counter(), ready))
+            ready = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
         assert ready["t"] == "ready", ready
         self.ready_at = time.perf_counter()
         await self.resync(self.keys)  # as the browser does on every ready
@@ -564,7 +567,8 @@ async def _booking_reaches_coach_and_parent(stack: Stack) -> list[str]:
     clients = [coach, family, page, stranger]
     coach_key = CoachDay(w["coach"], date.fromisoformat(d3)).key
     family_key = family.keys[0]
-    assert coach.keys == [coach_key] and family_key.startswith("reservations:family:")
+    assert coach.keys[0] == coach_key and family_key.startswith("reservations:family:")
+    assert all(c.keys[-1].startswith("inbox:") for c in clients)  # every page: the badge
     assert stranger.keys[0].startswith("reservations:family:") and stranger.keys != family.keys
     try:
         for client in clients:
@@ -780,6 +784,7 @@ async def _killed_workers_viewers_leave_presence(stack: Stack) -> list[str]:
     when the dead worker's entry expires and the survivor sweeps it."""
     w = stack.world
     d3 = w["d3"]
+    await asyncio.to_thread(_wait_until_serving, stack)  # both workers (one may be new)
     parent_b = await asyncio.to_thread(stack.browser, "parent")
     staff_b = await asyncio.to_thread(stack.browser, "staff")
     clients: list[LiveClient] = []
@@ -792,17 +797,17 @@ async def _killed_workers_viewers_leave_presence(stack: Stack) -> list[str]:
         pids = stack.worker_pids()
         doomed = worker_of(parent.server_port_of_socket(), stack.port, pids)
         assert doomed is not None
-        desk = None
-        for n in range(8):  # new connections spread over the workers: one lands elsewhere
-            candidate = await asyncio.to_thread(
-                LiveClient, f"desk{n}", staff_b, f"/staff/players/{w['child']}/book/?date={d3}"
+        # The parent's worker is frozen while the desk connects, so the other one takes it.
+        os.kill(doomed, signal.SIGSTOP)
+        try:
+            desk = await asyncio.to_thread(
+                LiveClient, "desk", staff_b, f"/staff/players/{w['child']}/book/?date={d3}"
             )
-            clients.append(candidate)
-            await candidate.connect()
-            if worker_of(candidate.server_port_of_socket(), stack.port, pids) != doomed:
-                desk = candidate
-                break
-        assert desk is not None, "every desk socket landed on the parent's worker"
+            clients.append(desk)
+            await desk.connect()
+        finally:
+            os.kill(doomed, signal.SIGCONT)
+        assert worker_of(desk.server_port_of_socket(), stack.port, pids) not in (None, doomed)
         deadline = time.perf_counter() + 5
         while "parent" not in (_present(desk) or set()) and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
