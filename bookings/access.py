@@ -59,6 +59,7 @@ class Principal:
     coach_academy_by_id: dict[int, int]  # the user's Coach rows: coach id -> academy id
     own_player_academy_by_id: dict[int, int]  # the user's own Player rows
     child_academy_by_id: dict[int, int]  # the user's linked children
+    name: str = ""  # how others see them (presence, announcements)
 
     @classmethod
     def load(cls, user: Any) -> Principal:
@@ -78,6 +79,7 @@ class Principal:
             coach_academy_by_id=by_kind["coach"],
             own_player_academy_by_id=by_kind["player"],
             child_academy_by_id=by_kind["child"],
+            name=user.get_full_name() or user.get_username(),
         )
 
     @property
@@ -217,6 +219,38 @@ def may_subscribe(p: Principal, scope: str, coach_id: int | None) -> bool:
     if scope == "coach":
         return coach_id is not None and coach_id in p.coach_academy_by_id
     return False
+
+
+def sees_presence_names(p: Principal, academy_id: int) -> bool:
+    """Who else is looking, by name and role: staff and coaches of the academy. Families see
+    only how many others are looking, never another family's name."""
+    return p.manages(academy_id) or bool(p.coach_ids_in(academy_id))
+
+
+def presence_role(p: Principal, academy_id: int) -> str:
+    """How a viewer's role reads next to their name on others' pages."""
+    if academy_id in p.staff_academy_ids:
+        return "front desk"
+    if p.coach_ids_in(academy_id):
+        return "coach"
+    if p.is_admin:
+        return "admin"
+    if academy_id in p.child_academy_by_id.values():
+        return "parent"
+    return "player"
+
+
+def reads_own_inbox(p: Principal, user_id: int) -> bool:
+    """An inbox is its owner's alone."""
+    return p.user_id == user_id
+
+
+def may_announce(p: Principal, academy_id: int, session: GroupSession | None) -> bool:
+    """Send an announcement: staff to a session, a day or the whole academy; a coach only to
+    the people of a session they coach."""
+    if p.manages(academy_id):
+        return True
+    return session is not None and session.academy_id == academy_id and coaches_session(p, session)
 
 
 def coaches_session(p: Principal, session: GroupSession) -> bool:

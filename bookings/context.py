@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings import selectors
 from bookings.access import Principal, Role, principal_for
 from scheduling.models import Academy
 
@@ -23,8 +24,12 @@ ROLE_HOMES = {
 ROLE_LINKS = {
     Role.PLAYER: [("player_home", "My sessions"), ("player_schedule", "Book")],
     Role.PARENT: [("parent_home", "My family"), ("parent_schedule", "Book")],
-    Role.COACH: [("coach_home", "My day"), ("coach_schedule", "Calendar")],
-    Role.STAFF: [("staff_home", "Front desk"), ("staff_calendar", "Calendar")],
+    Role.COACH: [("coach_home", "My day"), ("coach_schedule", "Calendar"), ("announce", "Message")],
+    Role.STAFF: [
+        ("staff_home", "Front desk"),
+        ("staff_calendar", "Calendar"),
+        ("announce", "Message"),
+    ],
 }
 
 
@@ -111,6 +116,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
             )
     return {
         "nav": {
+            "unread": selectors.unread_count(user.pk),
             "links": links,
             "roles": roles,
             "academies": {str(o["value"]).split(":")[0] for o in options},

@@ -27,6 +27,10 @@ MESSAGES = {
     "coach_inactive": "That coach is not active.",
     "busy": "The academy is busy right now; please try again in a moment.",
     "feed_exists": "You already have that calendar link; reset it to get a new address.",
+    "empty_message": "Write a message first.",
+    "message_too_long": "That message is too long.",
+    "too_many_messages": "You have sent a lot of messages in the last hour; please wait a while.",
+    "bad_day": "That day is too far away.",
 }
 
 

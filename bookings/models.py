@@ -291,3 +291,67 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.get_scope_display()}"
+
+
+class Announcement(models.Model):
+    """A message from a coach or the front desk to the people of a session, a day, or the whole
+    academy (seed 004's broadcast). Everyone it reaches finds it in their inbox (InboxItem),
+    so nobody who was offline misses it."""
+
+    MAX_TEXT = 500
+
+    class Audience(models.TextChoices):
+        SESSION = "session", "The people of one session"
+        DAY = "day", "Everyone booked on one day"
+        ACADEMY = "academy", "The whole academy"
+
+    academy = models.ForeignKey(Academy, on_delete=models.CASCADE, related_name="announcements")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    audience = models.CharField(max_length=10, choices=Audience.choices)
+    session = models.ForeignKey(
+        GroupSession, on_delete=models.CASCADE, null=True, blank=True, related_name="announcements"
+    )
+    day = models.DateField(null=True, blank=True)
+    text = models.TextField(max_length=MAX_TEXT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sender", "created_at"], name="announcement_sender_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(audience="session", session__isnull=False, day__isnull=True)
+                    | Q(audience="day", session__isnull=True, day__isnull=False)
+                    | Q(audience="academy", session__isnull=True, day__isnull=True)
+                ),
+                name="announcement_audience_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_audience_display()}: {self.text[:40]}"
+
+
+class InboxItem(models.Model):
+    """One person's copy of an announcement, read or not."""
+
+    announcement = models.ForeignKey(
+        Announcement, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_items"
+    )
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-announcement__created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="inbox_unread_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["announcement", "user"], name="inbox_item_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ← {self.announcement}"

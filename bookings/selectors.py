@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.models import GuardianLink, InboxItem, IndividualBooking, Player, SessionReservation
 from scheduling.models import Academy, Coach, Court, GroupSession, SessionType
 from scheduling.slots import Interval, Slot, day_bounds, generate_slots
 
@@ -347,3 +347,32 @@ def describe_use(use: GroupSession | IndividualBooking, tz: tzinfo) -> str:
     title = use.display_title if isinstance(use, GroupSession) else use.session_type.name
     start, end = use.starts_at.astimezone(tz), use.ends_at.astimezone(tz)
     return f"{title}, {start:%a %-d %b %H:%M}-{end:%H:%M}"
+
+
+# -- the inbox -------------------------------------------------------------------------------------
+
+
+def unread_count(user_id: int) -> int:
+    return InboxItem.objects.filter(user_id=user_id, read_at__isnull=True).count()
+
+
+def unread_counts(user_ids: list[int]) -> dict[int, int]:
+    """Unread inbox items per user, for many users in one query."""
+    rows = (
+        InboxItem.objects.filter(user_id__in=user_ids, read_at__isnull=True)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+    return dict(rows)
+
+
+def inbox(user_id: int, limit: int = 100) -> list[InboxItem]:
+    """A user's announcements, newest first, with what they need to be shown."""
+    return list(
+        InboxItem.objects.filter(user_id=user_id)
+        .select_related(
+            "announcement__sender", "announcement__session__session_type", "announcement__academy"
+        )
+        .order_by("-announcement__created_at", "-id")[:limit]
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bookings.views import account, actions, auth, links, pages
+from bookings.views import account, actions, announcements, auth, links, pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -17,6 +17,9 @@ urlpatterns = [
     path("staff/calendar/", pages.staff_calendar, name="staff_calendar"),
     path("staff/players/<int:player_id>/", pages.staff_player, name="staff_player"),
     path("staff/players/<int:player_id>/book/", pages.staff_player_book, name="staff_player_book"),
+    path("inbox/", announcements.inbox, name="inbox"),
+    path("inbox/read/", announcements.inbox_read, name="inbox_read"),
+    path("announce/", announcements.announce, name="announce"),
     path("reserve/", actions.reserve, name="reserve"),
     path("book/", actions.book, name="book"),
     path("cancel/", actions.cancel, name="cancel"),

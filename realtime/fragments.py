@@ -40,6 +40,17 @@ from realtime import streams
 KINDS: dict[str, type[LiveFragment]] = {}
 
 
+@dataclasses.dataclass(frozen=True)
+class Presence:
+    """How one viewer takes part in a fragment's presence (realtime.presence): as whom they are
+    shown to others, and whether they see the others' names or only how many they are."""
+
+    name: str
+    role: str
+    sees_names: bool
+    place: str  # what everyone is looking at, for the page's line: "Thursday 3 December"
+
+
 class LiveFragment:
     """The base of every fragment kind (subclasses are frozen dataclasses)."""
 
@@ -52,6 +63,8 @@ class LiveFragment:
     # Which of a change's streams is rendered first (lower first): rendering is the slow part
     # of a push, one stream after another, so this decides who waits.
     order: ClassVar[int] = 50
+    # May its viewers say "I am booking this item" to the others (realtime.holds)?
+    holds: ClassVar[bool] = False
 
     def __init_subclass__(
         cls,
@@ -97,10 +110,20 @@ class LiveFragment:
         """The zone times render in, whoever renders (a request or a push); None: the default."""
         return None
 
+    def presence(self, viewer: Any, rows: Any) -> Presence | None:
+        """Who else is looking: how this viewer is shown and what they see (None: no presence
+        on this kind). Asked once, when the viewer's socket connects."""
+        return None
+
     @classmethod
     def personal_for(cls, change: Any) -> Iterable[Self]:
         """Personal kinds: the fragments of this kind a change touches, by name."""
         return ()
+
+    @classmethod
+    def prepare(cls, fragments: list[Self]) -> None:
+        """Before one publisher pass renders these fragments of this kind: read at once what
+        their renders need (into realtime.render_pass.once), instead of once per fragment."""
 
     # -- what the engine provides --
 

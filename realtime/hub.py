@@ -20,17 +20,20 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from realtime.messages import ACCESS_CHECK
+from realtime.presence import PresenceTracker
 from realtime.store import WATCH_TTL, get_store
 from realtime.streams import group_name
 
 log = logging.getLogger(__name__)
 
+Delivery = tuple[str, str, dict[str, str] | None]  # key, text, variants (in-memory mode)
 HEALTH_INTERVAL = 2.0  # seconds between checks that Redis still answers
 LAYER_TIMEOUT = 2.0
 
 
 class Socket(Protocol):
     push_send: Any  # the ASGI server's send for this socket (see routing.KeepServerSend)
+    variants: dict[str, str]  # stream key -> which variant of a varied message it gets
 
     async def access_changed(self) -> None: ...
     async def live_down(self) -> None: ...
@@ -47,15 +50,17 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self.uses_layer = bool(settings.REDIS_URL)
         self._background: set[asyncio.Task[Any]] = set()
+        self.presence = PresenceTracker(self)
 
     async def start(self) -> None:
         if self.uses_layer:
             self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT)
             self._tasks.append(asyncio.create_task(self._read()))
         else:
-            self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+            self.inbox: asyncio.Queue[Delivery] = asyncio.Queue()
             self._tasks.append(asyncio.create_task(self._read_local()))
         self._tasks.append(asyncio.create_task(self._keep_watching()))
+        self._tasks.append(asyncio.create_task(self.presence.keep_alive()))
 
     # -- sockets joining and leaving --
 
@@ -79,6 +84,7 @@ class Hub:
             )
 
     def unsubscribe(self, socket: Socket, keys: list[str]) -> None:
+        self.presence.leave(socket)
         gone = []
         for key in keys:
             members = self.sockets.get(key)
@@ -110,7 +116,17 @@ class Hub:
 
     # -- delivery --
 
-    async def deliver(self, key: str, text: str) -> None:
+    async def broadcast(self, key: str, text: str, variants: dict[str, str] | None = None) -> None:
+        """From this process to every socket of a stream in every process (presence, holds)."""
+        if self.uses_layer:
+            message = {"type": "live.message", "key": key, "text": text, "variants": variants}
+            await asyncio.wait_for(self.layer.group_send(group_name(key), message), LAYER_TIMEOUT)
+        else:
+            self.inbox.put_nowait((key, text, variants))
+
+    async def deliver(self, key: str, text: str, variants: dict[str, str] | None = None) -> None:
+        """The same text to every local socket of the stream; a varied message (presence) gives
+        each socket the variant it was admitted to, and the plain text to the rest."""
         members = self.sockets.get(key)
         if not members:
             return
@@ -118,10 +134,14 @@ class Hub:
             for socket in list(members):
                 await socket.access_changed()
             return
-        message = {"type": "websocket.send", "text": text}
+        plain = {"type": "websocket.send", "text": text}
+        varied = {
+            name: {"type": "websocket.send", "text": t} for name, t in (variants or {}).items()
+        }
         for socket in list(members):
             if socket not in members:
                 continue  # it left (closed) while an earlier socket was being written to
+            message = varied.get(socket.variants.get(key, ""), plain) if varied else plain
             try:
                 await socket.push_send(message)
             except Exception:  # a socket closing under us; its disconnect cleans up
@@ -136,18 +156,20 @@ class Hub:
             except Exception:
                 await asyncio.sleep(0.5)
                 continue
-            await self._deliver_safely(message["key"], message["text"])
+            await self._deliver_safely(message["key"], message["text"], message.get("variants"))
 
     async def _read_local(self) -> None:
         """In-memory mode: the publisher's messages one at a time, in the order it sent them (as
         _read does for the layer), so a socket's access re-check ends before the next message."""
         while True:
-            key, text = await self.inbox.get()
-            await self._deliver_safely(key, text)
+            key, text, variants = await self.inbox.get()
+            await self._deliver_safely(key, text, variants)
 
-    async def _deliver_safely(self, key: str, text: str) -> None:
+    async def _deliver_safely(
+        self, key: str, text: str, variants: dict[str, str] | None = None
+    ) -> None:
         try:
-            await self.deliver(key, text)
+            await self.deliver(key, text, variants)
         except Exception:  # one bad message must not stop this process's deliveries
             log.exception("live delivery failed for %s", key)
 
@@ -226,4 +248,4 @@ def deliver_local(key: str, text: str) -> None:
     hub = _hub
     if hub is None:
         return  # no socket in this process
-    hub.loop.call_soon_threadsafe(hub.inbox.put_nowait, (key, text))
+    hub.loop.call_soon_threadsafe(hub.inbox.put_nowait, (key, text, None))

@@ -18,7 +18,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -122,6 +123,7 @@ class Publisher:
         for key in sorted(rechecks & listening):
             self._send(key, messages.ACCESS_CHECK)
         with one_pass():
+            _prepare(targets)
             for key in sorted(targets, key=push_order):
                 message = self._render(store, key, targets[key])
                 if message is not None:
@@ -186,6 +188,14 @@ class Publisher:
 
 def _affected(shared: list[LiveFragment], change: Any) -> list[LiveFragment]:
     return [fragment for fragment in shared if fragment.affected_by(change)]
+
+
+def _prepare(keys: Iterable[str]) -> None:
+    by_kind: dict[type[LiveFragment], list[LiveFragment]] = defaultdict(list)
+    for fragment in filter(None, map(parse, keys)):
+        by_kind[type(fragment)].append(fragment)
+    for kind, fragments in by_kind.items():
+        kind.prepare(fragments)
 
 
 def _personal(changes: list[Any]) -> dict[str, Any]:

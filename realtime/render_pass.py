@@ -33,3 +33,11 @@ def once[T](key: Hashable, compute: Callable[[], T]) -> T:
     if key not in cache:
         cache[key] = compute()
     return cache[key]
+
+
+def keep(key: Hashable, value: Any) -> None:
+    """Put a value in the pass for `once(key, ...)` to find (a kind's `prepare` reads many at
+    once); outside a pass it is dropped."""
+    cache = _cache.get()
+    if cache is not None:
+        cache[key] = value

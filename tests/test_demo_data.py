@@ -189,3 +189,14 @@ def test_no_email_about_the_history_and_the_parents_calendar_address_works(demo)
     response = Client().get(path)
     assert response.status_code == 200
     assert response.content.count(b"BEGIN:VEVENT") >= 4  # the three children's sessions
+
+
+def test_the_demo_has_announcements_in_inboxes(demo):
+    from bookings.models import Announcement, InboxItem
+
+    academy, _ = demo
+    assert Announcement.objects.filter(academy=academy, audience="academy").count() == 1
+    assert Announcement.objects.filter(academy=academy, audience="session").count() == 1
+    parent = InboxItem.objects.filter(user__username="parent")
+    assert parent.filter(read_at__isnull=False).count() == 1  # the desk's, read
+    assert InboxItem.objects.filter(user__username="player").exists()

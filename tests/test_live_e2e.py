@@ -396,6 +396,9 @@ class LiveClient:
             ping_interval=None,
         )
         ready = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        while ready["t"] == "p":  # others' presence can come before this socket's ready
+            self.pushes.append((time.perf_counter(), ready))
+            ready = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
         assert ready["t"] == "ready", ready
         self.ready_at = time.perf_counter()
         await self.resync(self.keys)  # as the browser does on every ready
@@ -564,7 +567,8 @@ async def _booking_reaches_coach_and_parent(stack: Stack) -> list[str]:
     clients = [coach, family, page, stranger]
     coach_key = CoachDay(w["coach"], date.fromisoformat(d3)).key
     family_key = family.keys[0]
-    assert coach.keys == [coach_key] and family_key.startswith("reservations:family:")
+    assert coach.keys[0] == coach_key and family_key.startswith("reservations:family:")
+    assert all(c.keys[-1].startswith("inbox:") for c in clients)  # every page: the badge
     assert stranger.keys[0].startswith("reservations:family:") and stranger.keys != family.keys
     try:
         for client in clients:
@@ -760,3 +764,63 @@ def _reservation_id(coach_client: LiveClient, name: str) -> str:
     m = re.search(r'value="(\d+)"\s+data-confirm="Cancel ' + re.escape(name), html)
     assert m, html
     return m.group(1)
+
+
+def test_a_killed_workers_viewers_leave_presence_within_10_s(stack, capsys):  # type: ignore[no-untyped-def]
+    report(capsys, run_on_own_loop(_killed_workers_viewers_leave_presence, stack))
+
+
+def _present(client: LiveClient) -> set[str] | None:
+    """Who the newest presence summary a client got names (None: none came yet)."""
+    summaries = [m for _, m in client.pushes if m["t"] == "p"]
+    if not summaries:
+        return None
+    return {p["name"] for p in max(summaries, key=lambda m: m["v"]).get("who", [])}
+
+
+async def _killed_workers_viewers_leave_presence(stack: Stack) -> list[str]:
+    """The parent's socket is on one worker, the front desk's on the other. The parent's worker
+    is killed (its sockets never say goodbye): the desk stops seeing the parent within 10 s,
+    when the dead worker's entry expires and the survivor sweeps it."""
+    w = stack.world
+    d3 = w["d3"]
+    await asyncio.to_thread(_wait_until_serving, stack)  # both workers (one may be new)
+    parent_b = await asyncio.to_thread(stack.browser, "parent")
+    staff_b = await asyncio.to_thread(stack.browser, "staff")
+    clients: list[LiveClient] = []
+    try:
+        parent = await asyncio.to_thread(
+            LiveClient, "parent", parent_b, f"/parent/schedule/?date={d3}"
+        )
+        clients.append(parent)
+        await parent.connect()
+        pids = stack.worker_pids()
+        doomed = worker_of(parent.server_port_of_socket(), stack.port, pids)
+        assert doomed is not None
+        # The parent's worker is frozen while the desk connects, so the other one takes it.
+        os.kill(doomed, signal.SIGSTOP)
+        try:
+            desk = await asyncio.to_thread(
+                LiveClient, "desk", staff_b, f"/staff/players/{w['child']}/book/?date={d3}"
+            )
+            clients.append(desk)
+            await desk.connect()
+        finally:
+            os.kill(doomed, signal.SIGCONT)
+        assert worker_of(desk.server_port_of_socket(), stack.port, pids) not in (None, doomed)
+        deadline = time.perf_counter() + 5
+        while "parent" not in (_present(desk) or set()) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        assert "parent" in (_present(desk) or set()), desk.pushes[-3:]
+
+        t_kill = time.perf_counter()
+        os.kill(doomed, signal.SIGKILL)
+        while "parent" in (_present(desk) or set()) and time.perf_counter() - t_kill < 15:
+            await asyncio.sleep(0.05)
+        gone = time.perf_counter() - t_kill
+        assert "parent" not in (_present(desk) or set())
+        assert gone < 10, f"the dead worker's viewer stayed {gone:.1f} s"
+        return [f"presence: a killed worker's viewer left the others' pages after {gone:.1f} s"]
+    finally:
+        for client in clients:
+            await client.close()

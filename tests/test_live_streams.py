@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -165,6 +165,16 @@ class Sock:
     comm: WebsocketCommunicator
     user: Any
     ready: dict[str, Any]
+    presence: list[dict[str, Any]] = field(default_factory=list)  # presence frames, in order
+
+    def take(self, message: dict[str, Any]) -> bool:
+        """Keep a presence frame aside (they come on their own schedule, not the publisher's)
+        and check it: names only to a socket admitted to see them. True if it was one."""
+        if message["t"] != "p":
+            return False
+        assert "who" not in message or self.ready["presence"]["names"], message
+        self.presence.append(message)
+        return True
 
     async def send_to(self, **frame: Any) -> None:
         await self.comm.send_to(**frame)
@@ -174,10 +184,17 @@ async def live(opened: list[WebsocketCommunicator], user: Any, keys: list[str]) 
     comm = await open_socket(opened, user, keys)
     connected, _ = await comm.connect(timeout=5)
     assert connected
+    early = []  # presence summaries of others' joins can come before this socket's ready
     ready = json.loads(await comm.receive_from(timeout=5))
+    while ready["t"] == "p":
+        early.append(ready)
+        ready = json.loads(await comm.receive_from(timeout=5))
     assert ready["t"] == "ready", ready
     assert set(ready["seqs"]) == set(keys)
-    return Sock(comm, user, ready)
+    sock = Sock(comm, user, ready)
+    for message in early:
+        sock.take(message)
+    return sock
 
 
 async def settle() -> None:
@@ -210,6 +227,8 @@ async def collect(*socks: Sock) -> list[list[dict[str, Any]]]:
         got: list[dict[str, Any]] = []
         while True:
             message = _decode(await sock.comm.receive_output(timeout=5))
+            if sock.take(message):
+                continue
             if message["t"] == "n" and message["text"] == markers[id(sock)]:
                 break
             if message["t"] == "n" and message["text"].startswith(FENCE):
@@ -221,15 +240,28 @@ async def collect(*socks: Sock) -> list[list[dict[str, Any]]]:
     return results
 
 
+async def presence_settled(*socks: Sock, quiet: float = 0.5) -> None:
+    """Wait until no presence summary has come for `quiet` seconds (they follow joins and
+    leaves, coalesced), keeping those that came; anything else arriving meanwhile is an error."""
+    for sock in socks:
+        # receive_nothing looks without waiting on the app (a receive_output that times out
+        # would cancel it).
+        while not await sock.comm.receive_nothing(timeout=quiet):
+            output = await sock.comm.receive_output(timeout=1)
+            assert sock.take(_decode(output)), output
+
+
 async def received(sock: Sock) -> list[dict[str, Any]]:
     return (await collect(sock))[0]
 
 
 async def received_until_close(sock: Sock) -> list[dict[str, Any]]:
     """For a socket the server closes: what it got up to the close, which must be the end."""
-    got = []
+    got: list[dict[str, Any]] = []
     while not got or got[-1]["t"] != "close":
-        got.append(_decode(await sock.comm.receive_output(timeout=5)))
+        message = _decode(await sock.comm.receive_output(timeout=5))
+        if not sock.take(message):
+            got.append(message)
     assert await sock.comm.receive_nothing(timeout=0.1), "data after the close"
     return got
 
@@ -529,6 +561,7 @@ async def test_rolled_back_change_sends_nothing(backend, w, sockets):  # type: i
     parent = await live(sockets, w.parent_user, [k["res_f"], k["res_p"]])
     coach = await live(sockets, w.coach_user, [k["coachday"], k["cal1_coach"]])
     shared = await live(sockets, w.other_parent_user, [k["day"], k["slots"]])
+    await presence_settled(parent, coach, shared)
 
     def change_then_fail() -> None:
         with contextlib.suppress(RuntimeError), transaction.atomic():

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
 from bookings.live.grids import DayGrid, LessonSlots
+from bookings.live.inbox import InboxBadge
 from bookings.live.lists import Reservations, Schedule
 from realtime.fragments import LiveFragment
 from scheduling.models import StaffMember
@@ -86,6 +87,9 @@ live_calendar_coach          404    404          404   200    404   200   200  3
 live_calendar_staff          404    404          404   404    404   200   200  302     404     404      404      404
 live_foreign_day             404    404          404   404    404   404   200  302     200     200      200      200
 account                      200    200          200   200    200   200   200  302     200     200      200      200
+inbox                        200    200          200   200    200   200   200  302     200     200      200      200
+announce                     403    403          403   200    200   200   200  302     200     200      403      403
+live_inbox_parent            404    200          404   404    404   404   404  302     404     404      404      404
 """  # noqa: E501
 
 
@@ -191,6 +195,9 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "live_calendar_staff": _live(StaffCalendar(a, monday, 7)),
         "live_foreign_day": _live(DayGrid(w.other_academy.pk, w.day)),
         "account": reverse("account"),  # one's own emails and calendar addresses
+        "inbox": reverse("inbox"),
+        "announce": reverse("announce") + f"?date={day}",
+        "live_inbox_parent": _live(InboxBadge(w.parent_user.pk)),
     }
 
 
@@ -643,7 +650,7 @@ def test_fragment_buttons_have_text(pw):
     for page, url in pw.urls.items():
         if not page.startswith("live_") or page == "live_foreign_day":
             continue
-        if page.endswith("_family"):
+        if page.endswith(("_family", "_inbox_parent")):
             response = client_for(pw.parent_user).get(url)
         else:
             response = client.get(url)

@@ -10,13 +10,15 @@ from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
 
 from bookings import access, selectors
 from bookings.access import Principal
 from bookings.dates import within_range
 from bookings.live.cards import academy_row, occupancy_cards
 from bookings.live.changes import Change
-from realtime.fragments import LiveFragment
+from bookings.live.presence import academy_presence
+from realtime.fragments import LiveFragment, Presence
 from scheduling.models import Academy, Coach
 
 CARD = "fragments/calendar.html#card"
@@ -73,6 +75,10 @@ class CoachDay(LiveFragment, name="coachday", template="fragments/calendar.html#
 
     def time_zone(self, coach: Coach) -> tzinfo:
         return coach.academy.tz
+
+    def presence(self, viewer: Principal, coach: Coach) -> Presence:
+        place = f"{coach.display_name}'s day, {format_date(self.day, 'l j F')}"
+        return academy_presence(viewer, coach.academy_id, place)
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,13 @@ class AcademyCalendar(LiveFragment):
 
     def time_zone(self, rows: CalendarRows) -> tzinfo:
         return rows.academy.tz
+
+    def presence(self, viewer: Principal, rows: CalendarRows) -> Presence:
+        if self.days == 1:
+            place = format_date(self.first, "l j F")
+        else:
+            place = f"the week of {format_date(self.first, 'j F')}"
+        return academy_presence(viewer, rows.academy.pk, place)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Every writer is heard, the admin and one-off scripts included, because these han
 signals (realtime.capture). Who is affected is decided after COMMIT by bookings.live.routing,
 so nothing here reads the database: a booking's transaction holds its locks no longer for being
 live. Writers that bypass signals say what they did with realtime.publisher.send_on_commit
-(see the `occupancy` event).
+(see `announced` and `inbox_changed`).
 
 Reservations and lessons are saved only by bookings.services, once per change of status (made,
 reactivated, cancelled), so a saved status is what just happened to them.
@@ -15,9 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.models import (
+    Announcement,
+    GuardianLink,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
 from realtime.capture import Saved, publish_model
 from realtime.events import Event
+from realtime.publisher import send_on_commit
 from scheduling.models import (
     Coach,
     CoachAvailability,
@@ -46,12 +53,6 @@ def _reservation(r: SessionReservation, saved: Saved) -> Event:
             "actor": r.reserved_by_id if active else r.cancelled_by_id,
         },
     )
-
-
-def occupancy(session_id: int) -> Event:
-    """A session's occupancy or capacity changed (said by the services that write its counters
-    with QuerySet.update, which sends no signal)."""
-    return Event("occupancy", {"session": session_id})
 
 
 def _lesson(b: IndividualBooking, saved: Saved) -> Event:
@@ -113,6 +114,18 @@ def _coach(c: Coach, saved: Saved) -> Event:
 def _staff(m: StaffMember, saved: Saved) -> Event:
     users = {m.user_id, saved.old.get("user_id")} - {None}
     return Event("staff", {"academy": m.academy_id, "users": sorted(users)})
+
+
+def announced(announcement: Announcement) -> None:
+    """An announcement and its inbox copies were written (bulk_create: no signals)."""
+    send_on_commit(
+        Event("announcement", {"id": announcement.pk, "academy": announcement.academy_id})
+    )
+
+
+def inbox_changed(user_id: int) -> None:
+    """Someone's inbox changed without a signal (marked read with QuerySet.update)."""
+    send_on_commit(Event("inbox", {"user": user_id}))
 
 
 def _academy_row(row: Court | SessionType, saved: Saved) -> Event:

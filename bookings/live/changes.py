@@ -20,6 +20,7 @@ class Change:
     group_sessions: bool = False  # a group session appeared, moved, went or filled
     lessons: bool = False  # an individual lesson changed (slots, calendars)
     session_ids: set[int] = field(default_factory=set)  # group sessions touched
+    inbox_user_ids: set[int] = field(default_factory=set)  # users whose inbox changed
     # Only occupancy changed (a reservation made or cancelled, a capacity edit): no session
     # appeared, moved or went, so a calendar can re-render just the touched sessions' cards.
     occupancy_only: bool = False
@@ -47,6 +48,7 @@ class Change:
         self.group_sessions |= other.group_sessions
         self.lessons |= other.lessons
         self.session_ids |= other.session_ids
+        self.inbox_user_ids |= other.inbox_user_ids
         self.occupancy_only = self.occupancy_only and other.occupancy_only
 
 

@@ -8,13 +8,15 @@ from datetime import date, tzinfo
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
 
 from bookings import access, selectors
 from bookings.access import Principal
 from bookings.dates import within_range
 from bookings.live.cards import academy_row, occupancy_cards
 from bookings.live.changes import Change
-from realtime.fragments import LiveFragment
+from bookings.live.presence import academy_presence
+from realtime.fragments import LiveFragment, Presence
 from scheduling.models import Academy, Coach, SessionType
 
 
@@ -27,6 +29,8 @@ class DayRows:
 @dataclass(frozen=True)
 class DayGrid(LiveFragment, name="day", template="fragments/slots.html#day", order=0):
     """The group sessions of one day, with spots left and Reserve buttons."""
+
+    holds = True  # "someone is booking this" on a session's last spots
 
     academy: int
     day: date
@@ -68,6 +72,9 @@ class DayGrid(LiveFragment, name="day", template="fragments/slots.html#day", ord
     def time_zone(self, rows: DayRows) -> tzinfo:
         return rows.academy.tz
 
+    def presence(self, viewer: Principal, rows: DayRows) -> Presence:
+        return academy_presence(viewer, self.academy, format_date(self.day, "l j F"))
+
 
 @dataclass(frozen=True)
 class SlotRows:
@@ -78,6 +85,8 @@ class SlotRows:
 @dataclass(frozen=True)
 class LessonSlots(LiveFragment, name="slots", template="fragments/slots.html#slots", order=1):
     """One coach's lesson slots of one type on one day: free, taken, past or closed."""
+
+    holds = True  # "someone is booking this" on a slot
 
     coach: int
     session_type: int
@@ -114,3 +123,7 @@ class LessonSlots(LiveFragment, name="slots", template="fragments/slots.html#slo
 
     def time_zone(self, rows: SlotRows) -> tzinfo:
         return rows.coach.academy.tz
+
+    def presence(self, viewer: Principal, rows: SlotRows) -> Presence:
+        place = f"{rows.coach.display_name}'s lessons on {format_date(self.day, 'l j F')}"
+        return academy_presence(viewer, rows.coach.academy_id, place)

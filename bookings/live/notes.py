@@ -11,7 +11,10 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.text import Truncator
 
+from bookings.models import Announcement, InboxItem
 from realtime.events import Note
 from scheduling.models import Coach
 
@@ -48,3 +51,17 @@ def for_reservation(
         return [Note(uid, text) for uid in sorted(coach_user_ids - {actor_id})]
     text = f"{actor_name(actor_id)} cancelled {title} on {when} for {first_name}."
     return [Note(uid, text) for uid in sorted(family)]
+
+
+def for_announcement(announcement_id: int) -> tuple[set[int], list[Note]] | None:
+    """An announcement's recipients (their inbox copies) and their toasts, which lead to it."""
+    announcement = Announcement.objects.select_related("sender").filter(pk=announcement_id).first()
+    if announcement is None:
+        return None
+    recipients = set(
+        InboxItem.objects.filter(announcement=announcement).values_list("user_id", flat=True)
+    )
+    sender = actor_name(announcement.sender_id)
+    text = f"Message from {sender}: {Truncator(announcement.text).chars(140)}"
+    url = f"{reverse('inbox')}#announcement-{announcement.pk}"
+    return recipients, [Note(uid, text, url) for uid in sorted(recipients)]

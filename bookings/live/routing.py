@@ -211,12 +211,6 @@ class _Router:
                 tz=academy(session.academy_id).tz,
             )
 
-    def _occupancy(self, data: dict) -> None:
-        change = self._session_change(data["session"])
-        if change is not None:
-            change.occupancy_only = True
-            self.changes.append(change)
-
     def _session(self, data: dict) -> None:
         change = self._session_change(data["id"], data["academy"])
         assert change is not None
@@ -285,6 +279,18 @@ class _Router:
 
     def _staff(self, data: dict) -> None:
         self.routing.recheck_user_ids.update(data["users"])
+
+    def _announcement(self, data: dict) -> None:
+        found = notes.for_announcement(data["id"])
+        if found is None:
+            return
+        recipients, toasts = found
+        self.routing.notes += toasts
+        self.changes.append(Change(data["academy"], inbox_user_ids=recipients))
+
+    def _inbox(self, data: dict) -> None:
+        # One person's inbox, in no academy (0): only their own inbox fragments follow it.
+        self.changes.append(Change(0, inbox_user_ids={data["user"]}))
 
     def _academy_row(self, data: dict) -> None:
         self.changes.append(Change(data["academy"], days=None, group_sessions=True, lessons=True))

@@ -25,7 +25,7 @@ from bookings.services.accounts import (
     calendar_feed_reset,
     email_topics_set,
 )
-from bookings.views.actions import HtmxHttpRequest
+from bookings.views.requests import SignedInRequest
 
 TOPIC_HINTS = {
     EmailTopic.CANCELLATIONS: "When a coach or the front desk cancels a booking of yours or your "
@@ -42,7 +42,7 @@ def _offer_value(offer: feeds.Offer) -> str:
 
 
 @login_required
-def account(request: HtmxHttpRequest) -> HttpResponse:
+def account(request: SignedInRequest) -> HttpResponse:
     # The academy's time zone for the dates shown; in no academy the page still works.
     with contextlib.suppress(PermissionDenied):
         viewer_for(request)
@@ -72,7 +72,7 @@ def account(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def email_settings(request: HtmxHttpRequest) -> HttpResponse:
+def email_settings(request: SignedInRequest) -> HttpResponse:
     email_topics_set(user=request.user, wanted=request.POST.getlist("topic"))
     messages.success(request, "Your email choices are saved.")
     return redirect(reverse("account") + "#email")
@@ -80,7 +80,7 @@ def email_settings(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def calendar_settings(request: HtmxHttpRequest) -> HttpResponse:
+def calendar_settings(request: SignedInRequest) -> HttpResponse:
     """action=create with offer=<scope>:<coach id>, or action=reset|delete with feed=<id>."""
     user = request.user
     action = request.POST.get("action", "")

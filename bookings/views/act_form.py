@@ -10,6 +10,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
+from bookings.live.inbox import InboxBadge
 from realtime.fragments import LiveFragment
 from realtime.pages import live_context
 
@@ -19,7 +20,9 @@ def new_nonce() -> str:
 
 
 def page_fragments(request: HttpRequest, shown: dict[str, LiveFragment]) -> dict[str, Any]:
-    """A page's live fragments (alias -> fragment), rendered, and a fresh nonce for its form."""
+    """A page's live fragments (alias -> fragment), rendered, and a fresh nonce for its form.
+    Every live page also follows its viewer's inbox count (the header's badge)."""
+    shown = {**shown, "inbox": InboxBadge(request.user.pk or 0)}
     return {**live_context(request, shown), "nonce": new_nonce()}
 
 

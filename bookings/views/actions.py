@@ -13,14 +13,12 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_htmx.middleware import HtmxDetails
 
 from bookings import services
 from bookings.access import Action, can, principal_for
@@ -28,18 +26,12 @@ from bookings.dates import MAX_DAYS_AWAY
 from bookings.errors import MESSAGES, BookingError
 from bookings.models import IndividualBooking, Player, SessionReservation
 from bookings.views.act_form import nonce_oob
+from bookings.views.requests import SignedInRequest
 from config.security import local_path
 from realtime.pages import refreshed
 from scheduling.models import Academy, Coach, GroupSession, SessionType
 
 STATUS_FOR_CODE = {"not_allowed": 403, "wrong_academy": 403}
-
-
-class HtmxHttpRequest(HttpRequest):
-    """An action's request: signed in (login_required), with django_htmx's details."""
-
-    htmx: HtmxDetails  # set by django_htmx's middleware
-    user: User  # type: ignore[assignment]  # narrowed: every action is login_required
 
 
 class BadInput(Exception):
@@ -68,7 +60,7 @@ def _next_url(request: HttpRequest) -> str:
 
 
 def _answer(
-    request: HtmxHttpRequest, *, ok: bool, message: str, near: str, status: int = 200
+    request: SignedInRequest, *, ok: bool, message: str, near: str, status: int = 200
 ) -> HttpResponse:
     if not request.htmx:
         (messages.success if ok else messages.error)(request, message)
@@ -81,7 +73,7 @@ def _answer(
     return HttpResponse(body, status=status)
 
 
-def _run(request: HtmxHttpRequest, near: str, action: Callable[[], str]) -> HttpResponse:
+def _run(request: SignedInRequest, near: str, action: Callable[[], str]) -> HttpResponse:
     try:
         message = action()
     except BookingError as error:
@@ -103,18 +95,18 @@ def _when(moment: datetime, academy: Academy) -> str:
     return moment.astimezone(academy.tz).strftime("%a %d %b, %H:%M")
 
 
-def _refuse(request: HtmxHttpRequest, near: str) -> HttpResponse:
+def _refuse(request: SignedInRequest, near: str) -> HttpResponse:
     """What the service would answer to one who may not: before asking them to confirm."""
     return _answer(request, ok=False, message=MESSAGES["not_allowed"], near=near, status=403)
 
 
-def _bad_input(request: HtmxHttpRequest, error: BadInput) -> HttpResponse:
+def _bad_input(request: SignedInRequest, error: BadInput) -> HttpResponse:
     return _answer(request, ok=False, message=str(error), near="", status=400)
 
 
 @require_POST
 @login_required
-def reserve(request: HtmxHttpRequest) -> HttpResponse:
+def reserve(request: SignedInRequest) -> HttpResponse:
     try:
         session = get_object_or_404(
             GroupSession.objects.select_related("academy", "session_type"),
@@ -137,7 +129,7 @@ def reserve(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def book(request: HtmxHttpRequest) -> HttpResponse:
+def book(request: SignedInRequest) -> HttpResponse:
     try:
         coach_id, type_id, when = _parse_slot(request.POST.get("slot", ""))
         player = get_object_or_404(Player, pk=_int(request, "player"))
@@ -181,7 +173,7 @@ def _parse_slot(raw: str) -> tuple[int, int, datetime]:
 
 @require_POST
 @login_required
-def cancel(request: HtmxHttpRequest) -> HttpResponse:
+def cancel(request: SignedInRequest) -> HttpResponse:
     """Cancel a reservation (`reservation`) or a lesson (`booking`), after a confirmation."""
     target: SessionReservation | IndividualBooking
     try:
@@ -239,7 +231,7 @@ def cancel(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def session_cancel(request: HtmxHttpRequest) -> HttpResponse:
+def session_cancel(request: SignedInRequest) -> HttpResponse:
     """A coach or staff cancels a whole group session (and so every reservation in it)."""
     try:
         session = get_object_or_404(

@@ -43,12 +43,18 @@
     status.replaceChildren(p);
   }
 
-  function toast(text) {
+  function toast(text, url) {
     var box = document.getElementById("toasts");
     if (!box) return;
     var item = document.createElement("p");
     item.className = "toast";
     item.textContent = text;
+    if (url) {  // where it leads (an announcement in the inbox); only our own paths
+      var link = document.createElement("a");
+      link.href = url.charAt(0) === "/" && url.charAt(1) !== "/" ? url : "/";
+      link.textContent = "Open";
+      item.append(" ", link);
+    }
     box.appendChild(item);
     setTimeout(function () { item.remove(); }, 8000);
   }
@@ -72,14 +78,25 @@
   var attempts = 0;
   var timers = { ping: null, pong: null, retry: null, poll: null };
   var indicator = document.getElementById("live-indicator");
-  var LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
+  // What the indicator says, always in words: the state of this page's live updates.
+  var LABELS = {
+    connecting: "Connecting…",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    polling: "Offline (polling)",   // the socket is down; the page refreshes itself over HTTP
+    offline: "Offline",             // the browser has no network at all
+    error: "Not live",              // refused: signed out, or no longer allowed to see this
+  };
+  var POLLING_NOTICE = "Realtime connection lost. Using polling.";
 
-  function setState(state) {
+  function setState(state, detail) {
     if (!indicator) return;
+    var was = indicator.dataset.state;
     indicator.hidden = false;
     indicator.dataset.state = state;
-    indicator.textContent = LABELS[state];
+    indicator.textContent = LABELS[state] + (detail ? ": " + detail : "");
     document.documentElement.dataset.live = state;
+    if (state === "polling" && was !== "polling") say(POLLING_NOTICE, "info");
   }
 
   function apply(html) {
@@ -105,7 +122,7 @@
           apply(holder.innerHTML);
         });
       })
-      .catch(function () { if (!live) setState("offline"); });
+      .catch(function () { if (!live) setState(navigator.onLine ? "polling" : "offline"); });
   }
 
   function onMessage(event) {
@@ -118,6 +135,7 @@
       stopPolling();
       reconcile(msg);  // whatever changed while we were away, or since the page was rendered
       ping();
+      tell("ready", msg);
     } else if (msg.t === "f") {
       var seen = last[msg.k] || 0;
       if (msg.s <= seen) return;                       // older than what we show
@@ -127,11 +145,26 @@
       announce("Updated just now");
       if (gap) resync([msg.k]);                        // a message was lost on the way
     } else if (msg.t === "n") {
-      toast(msg.text);
+      toast(msg.text, msg.url);
     } else if (msg.t === "pong") {
       clearTimeout(timers.pong);
       reconcile(msg);
+    } else if (msg.t === "p") {
+      tell("presence", msg);
+    } else if (msg.t === "h") {
+      tell("hold", msg);
     }
+  }
+
+  // Other scripts (presence.js, holds.js) follow the socket through these events.
+  function tell(name, detail) {
+    document.dispatchEvent(new CustomEvent("courtside:" + name, { detail: detail }));
+  }
+
+  function send(message) {
+    if (!socket || socket.readyState !== WebSocket.OPEN || !live) return false;
+    socket.send(JSON.stringify(message));
+    return true;
   }
 
   // Compare the server's numbers (ready, pong) with ours and fetch what we miss. A new epoch
@@ -180,9 +213,10 @@
       socket = null;
     }
     live = false;
+    tell("down", { code: code });
     if (code === 4401 || code === 4403) {
       // Signed out, or no longer allowed: a reload shows the login or what is still ours.
-      setState("offline");
+      setState("error", code === 4401 ? "signed out" : "access changed");
       if (!sessionStorage.getItem("courtside-reloaded")) {
         sessionStorage.setItem("courtside-reloaded", "1");
         location.reload();
@@ -190,8 +224,10 @@
       return;
     }
     attempts += 1;
-    setState(attempts > OFFLINE_AFTER || code === 4503 ? "offline" : "reconnecting");
+    if (!navigator.onLine) setState("offline");
+    else setState(attempts > OFFLINE_AFTER || code === 4503 ? "polling" : "reconnecting");
     startPolling();
+    clearTimeout(timers.retry);
     var delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, attempts - 1));
     delay = delay / 2 + Math.random() * delay / 2;     // jitter: reconnecting clients spread out
     timers.retry = setTimeout(connect, delay);
@@ -216,11 +252,18 @@
     if (!document.hidden && !live) { resync(keys); connect(); }
   });
   window.addEventListener("online", function () { if (!live) connect(); });
+  // The browser knows at once that the network is gone; the socket would take a heartbeat
+  // or more to notice. Say so now, and let it reconnect when the network is back.
+  window.addEventListener("offline", function () {
+    if (socket || live) drop(4000);
+    else setState("offline");
+  });
   window.addEventListener("pageshow", function () { sessionStorage.removeItem("courtside-reloaded"); });
 
   window.courtsideLive = {
     state: function () { return indicator && indicator.dataset.state; },
     last: function () { return last; },
+    send: send,
   };
   setState("connecting");
   connect();

@@ -28,6 +28,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 READY = re.compile(r'\{"t":\s*"ready"')
+PRESENCE = re.compile(r'\{"t":"p","k":"([^"]*)","v":(\d+),"n":(\d+)')  # realtime.messages
+NOTE = re.compile(r'\{"t":"n","text":"([^"]{0,60})')
+SIDE = re.compile(r'\{"t":"[pnh]"')  # presence, toasts, holds: beside the pushes counted
 HEAD = re.compile(r'"t":\s*"(\w+)"(?:,\s*"k":\s*"([^"]*)",\s*"s":\s*(\d+))?')
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 8.0
 NO_RETRY = {4401, 4403}
@@ -298,16 +301,22 @@ class Viewer:
             self.http.close()
 
     def report(self) -> dict[str, Any]:
-        msgs, other = [], 0
+        msgs, presence, notes, other = [], [], [], 0
         for t, head in self.msgs:
             m = HEAD.search(head)
             if m and m.group(2) is not None:
                 msgs.append((round(t, 6), m.group(2), int(m.group(3))))
+            elif p := PRESENCE.match(head):
+                presence.append((round(t, 6), p.group(1), int(p.group(2)), int(p.group(3))))
+            elif n := NOTE.match(head):
+                notes.append((round(t, 6), n.group(1)))
             else:
                 other += 1
         return {
             "keys": self.keys,
             "msgs": msgs,
+            "presence": presence,  # (time, key, version, people)
+            "notes": notes,  # (time, start of the text)
             "other": other,
             "fetches": self.fetches,
             "events": self.events,
@@ -359,7 +368,9 @@ class Clients:
         if op == "count":
             viewers = [v for g in self._groups(name) for v in g.viewers]
             return {
-                "msgs": sum(len(v.msgs) for v in viewers),
+                # Pushed fragments (and the other paths' messages), not presence or toasts.
+                "msgs": sum(1 for v in viewers for _, h in v.msgs if not SIDE.match(h)),
+                "notes": sum(1 for v in viewers for _, h in v.msgs if NOTE.match(h)),
                 "fetches": sum(len(v.fetches) for v in viewers),
                 "inflight": sum(1 for v in viewers for st in v.fstate.values() if st[2]),
             }

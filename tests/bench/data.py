@@ -373,6 +373,7 @@ def viewer_specs(world: World, n: int) -> list[dict]:
                 "keys": keys,
                 "cookie": cookie,
                 "token": sign_streams(uid, keys),
+                "uid": uid,
                 "src": f"127.0.0.{2 + i % 40}",
             }
         )

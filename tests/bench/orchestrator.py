@@ -115,7 +115,7 @@ SMOKE = Plan(
     max_level_changes=2,
     deadline=100.0,
 )
-ALL_PHASES = ["levels", "saturation", "ramp", "reconnect", "race", "render"]
+ALL_PHASES = ["levels", "collab", "saturation", "ramp", "reconnect", "race", "render"]
 
 
 def free_port() -> int:
@@ -1101,6 +1101,109 @@ class Bench:
             "p95_ms": round(pct(times, 95) * 1000, 1) if times else None,
         }
 
+    # -- collaboration: presence and announcements ------------------------------------------
+
+    def collab(self, n: int) -> dict[str, Any]:
+        """With the level's n viewers open: one more viewer joins the day grid and leaves (how
+        soon every viewer of that grid is told), and the front desk sends an announcement to
+        the whole academy (how soon every viewer's page shows the toast)."""
+        from bookings.live.grids import DayGrid
+        from realtime.tokens import sign_streams
+        from tests.bench import data
+
+        assert self.clients is not None
+        w = self.world
+        key = DayGrid(w.live_academy, w.day).key
+        specs = self.specs[:n]
+        watchers = sum(1 for s in specs if s["keys"] and s["keys"][0] == key)
+        out: dict[str, Any] = {"viewers": n, "viewers_of_the_day_grid": watchers}
+
+        # Presence: the probe is one of the front desk (names: the biggest summary).
+        desk = w.staff_users[0]
+        probe = {
+            "keys": [key],
+            "cookie": data.session_cookies([desk])[0],
+            "token": sign_streams(desk, [key]),
+            "src": "127.0.0.250",
+        }
+        time.sleep(1.0)  # the level's own joins have been summarized
+        self.clients.call({"cmd": "mark", "group": "live"})
+        t_join = time.time()
+        self.open_group("probe", "live", [probe])
+        time.sleep(1.5)
+        t_leave = time.time()
+        self.clients.close("probe")
+        time.sleep(1.5)
+        viewers = self.clients.collect("live")
+        mine = [v for v in viewers if v["keys"] and v["keys"][0] == key]
+
+        def told(after: float, until: float) -> list[float]:
+            return [
+                min(t for t, k, _v, _n in v["presence"] if k == key and after < t <= until) - after
+                for v in mine
+                if any(k == key and after < t <= until for t, k, _v, _n in v["presence"])
+            ]
+
+        joins, leaves = told(t_join, t_leave), told(t_leave, time.time())
+        out["presence"] = {
+            "join_ms": summary_ms(joins),
+            "leave_ms": summary_ms(leaves),
+            "told_of_join": len(joins),
+            "told_of_leave": len(leaves),
+        }
+        log(
+            f"presence N={n}: {watchers} viewers of the day grid; join p50 "
+            f"{out['presence']['join_ms'].get('p50')} p99 {out['presence']['join_ms'].get('p99')}"
+            f" ms ({len(joins)} told), leave p99 {out['presence']['leave_ms'].get('p99')} ms"
+        )
+
+        # An announcement to the whole academy, timed from its COMMIT.
+        from django.contrib.auth import get_user_model
+        from django.db import transaction
+
+        from bookings.services.announcements import announcement_send
+        from scheduling.models import Academy
+        from tests.bench.trigger import use_publisher
+
+        publisher = use_publisher("live")
+        self.clients.call({"cmd": "mark", "group": "live"})
+        sender = get_user_model().objects.get(pk=desk)
+        committed: dict[str, float] = {}
+        with transaction.atomic():
+            transaction.on_commit(lambda: committed.setdefault("t", time.time()))
+            sent = announcement_send(
+                actor=sender,
+                academy=Academy.objects.get(pk=w.live_academy),
+                text="Courts 2-3 closed this afternoon: rain",
+            )
+        publisher.wait_idle(60)
+        recipients = sent.deliveries.count()
+        deadline = time.time() + 30
+        expected = [s for s in specs if s.get("uid") != desk]
+        while time.time() < deadline:
+            got = self.clients.total("count", "live")
+            if got.get("notes", 0) >= len(expected):
+                break
+            time.sleep(0.2)
+        viewers = self.clients.collect("live")
+        arrivals = [
+            min(t for t, text in v["notes"] if text.startswith("Message from")) - committed["t"]
+            for v in viewers
+            if any(text.startswith("Message from") for _, text in v["notes"])
+        ]
+        out["announcement"] = {
+            "recipients": recipients,
+            "viewers_expected": len(expected),
+            "viewers_told": len(arrivals),
+            "latency_ms": summary_ms(arrivals),
+        }
+        lat = out["announcement"]["latency_ms"]
+        log(
+            f"announcement to {recipients} people: {len(arrivals)}/{len(expected)} open pages "
+            f"told; p50 {lat.get('p50')} p99 {lat.get('p99')} ms"
+        )
+        return out
+
     # -- the run -------------------------------------------------------------------------------
 
     def level_courtside(self, n: int, *, keep_live: bool) -> None:
@@ -1201,6 +1304,8 @@ class Bench:
             if levels and self.time_for(60):
                 self.level_courtside(levels[-1], keep_live=True)
                 live_open = levels[-1]
+            if "collab" in phases and live_open and self.time_for(30):
+                self.results["collab"] = self.collab(live_open)
             if "race" in phases and self.time_for(25):
                 self.results["race"] = self.race()
             if "ramp" in phases:

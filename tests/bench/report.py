@@ -480,6 +480,38 @@ def _render(ren: dict[str, Any], add: Any, out: list[str]) -> None:
         )
 
 
+def _collab(c: dict[str, Any], add: Any, out: list[str]) -> None:
+    add(
+        f"\n### 7. Collaboration, with {c['viewers']:,} viewers open "
+        f"({c['viewers_of_the_day_grid']:,} of them on the day grid)\n"
+    )
+    t = Table(out, "what", "told", "p50 ms", "p99 ms", "max ms")
+    p = c["presence"]
+    for label, lat, told in [
+        (
+            "presence: a viewer joins the day grid, every viewer of it told",
+            p["join_ms"],
+            p["told_of_join"],
+        ),
+        ("presence: that viewer leaves", p["leave_ms"], p["told_of_leave"]),
+    ]:
+        t.row(label, f"{told:,}", _ms(lat, "p50"), _ms(lat, "p99"), _ms(lat, "max"))
+    a = c["announcement"]
+    lat = a["latency_ms"]
+    t.row(
+        f"announcement to the whole academy ({a['recipients']:,} inboxes), from COMMIT to the "
+        "toast on every open page",
+        f"{a['viewers_told']:,} of {a['viewers_expected']:,}",
+        _ms(lat, "p50"),
+        _ms(lat, "p99"),
+        _ms(lat, "max"),
+    )
+    add(
+        "\nPresence summaries are coalesced (150 ms after a change) and carry a count to "
+        "families, names to staff and coaches (realtime/presence.py).\n"
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
@@ -502,6 +534,8 @@ def markdown(r: dict[str, Any]) -> str:
         _reconnect(recs, add, out)
     if r.get("render"):
         _render(r["render"], add, out)
+    if r.get("collab"):
+        _collab(r["collab"], add, out)
     return "\n".join(out) + "\n"
 
 

@@ -115,10 +115,26 @@ def click_at(page: Page, selector: str, at_ms: float) -> None:
                var button = document.querySelector(selector);
                window.__clicked = button ? Date.now() : false;
                if (button) button.click();
+               // Booking asks to confirm (holds.js): confirm in the same moment.
+               var confirm = document.querySelector("#confirm-dialog[open] button[value=yes]");
+               if (confirm) confirm.click();
              }, Math.max(0, at - Date.now()));
            }""",
         [selector, at_ms],
     )
+
+
+def press(page: Page, selector: str) -> None:
+    """Click an action button as a person would: booking a lesson slot or a session's last
+    spots asks to confirm first while the others are told (static/js/holds.js); confirm."""
+    button = page.locator(selector).first
+    asks = (
+        button.get_attribute("data-hold") is not None
+        and page.evaluate("window.courtsideLive ? window.courtsideLive.state() : null") == "live"
+    )
+    button.click()
+    if asks:
+        page.locator("#confirm-dialog button[value=yes]").click()
 
 
 def clicked_at(page: Page) -> float | None:
@@ -191,3 +207,8 @@ class HttpUser:
 
     def post(self, path: str, data: dict[str, Any]) -> tuple[int, str]:
         return self._open("POST", path, data)
+
+
+def http_user(stack, username: str) -> HttpUser:  # type: ignore[no-untyped-def]
+    """A user of the stack's world over plain HTTP (a session the world signed in)."""
+    return HttpUser(stack.url, username, stack.setup["sessions"][username])

@@ -47,3 +47,8 @@ def status(page: Page) -> Locator:
 
 def toasts(page: Page) -> Locator:
     return page.locator("#toasts")
+
+
+def presence(page: Page) -> Locator:
+    """The line that says who else is looking (static/js/presence.js)."""
+    return page.locator("#presence")

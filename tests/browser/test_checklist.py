@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import active_reservations, wait_live
+from tests.browser.helpers import active_reservations, press, wait_live
 from tests.browser.pagebits import (
     book_button,
     card,
@@ -54,7 +54,7 @@ def test_player_reserves_a_group_session(windows, world) -> None:  # type: ignor
     expect(entry(player_home, s)).to_have_count(0)
     expect(card(coach_home, s)).not_to_contain_text(oliver)
 
-    booking.click(reserve_button(s))
+    press(booking, reserve_button(s))
 
     expect(status(booking)).to_contain_text(f"Reserved {s['title']} for {oliver}")
     expect(entry(player_home, s)).to_contain_text(s["title"])
@@ -80,7 +80,7 @@ def test_player_books_a_lesson_then_cancels_it(windows, world) -> None:  # type:
     coach_home = windows.open("coach", f"/coach/?date={slot['date']}", label="coach-home")
     expect(parent_slots.locator(book_button(slot))).to_have_count(1)
 
-    booking.click(book_button(slot))
+    press(booking, book_button(slot))
 
     expect(status(booking)).to_contain_text(
         f"Booked {slot['type_name']} with {slot['coach']} for {oliver}"
@@ -120,7 +120,7 @@ def test_parent_reserves_for_a_child_then_cancels(windows, world) -> None:  # ty
     expect(booking.locator("#act-player")).to_have_value(str(isla))
     left, capacity = s["capacity"] - s["reserved"], s["capacity"]
 
-    booking.click(reserve_button(s))
+    press(booking, reserve_button(s))
 
     expect(status(booking)).to_contain_text(f"Reserved {s['title']} for {isla_name}")
     expect(entry(parent_home, s, isla_name)).to_contain_text(s["title"])
@@ -151,7 +151,7 @@ def test_parent_books_a_lesson_for_a_child_then_cancels(windows, world) -> None:
     other_family = windows.open("oliver", f"/player/schedule/?{slot['query']}", label="oliver")
     coach_home = windows.open("coach", f"/coach/?date={slot['date']}", label="coach-home")
 
-    booking.click(book_button(slot))
+    press(booking, book_button(slot))
 
     expect(status(booking)).to_contain_text(f"for {name}, ")
     expect(slot_row(other_family, slot)).to_contain_text("Taken")
@@ -201,7 +201,7 @@ def test_parent_switcher_keeps_following_live_updates(windows, world) -> None:  
     wait_live(family)
     booking = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="booking")
 
-    booking.click(reserve_button(s))
+    press(booking, reserve_button(s))
 
     expect(entry(family, s)).to_contain_text(s["title"])  # one child's view: no names
     family.get_by_role("link", name=names["isla"], exact=True).click()
@@ -230,7 +230,7 @@ def test_role_switcher_keeps_following_live_updates(windows, world) -> None:  # 
     wait_live(pat)
     desk = windows.open("staff", f"/staff/players/{hugo}/book/?date={for_hugo['date']}")
 
-    desk.click(reserve_button(for_hugo))
+    press(desk, reserve_button(for_hugo))
 
     expect(status(desk)).to_contain_text("Reserved")
     expect(entry(pat, for_hugo)).to_contain_text(f"for {world['names']['hugo']}")
@@ -242,7 +242,7 @@ def test_role_switcher_keeps_following_live_updates(windows, world) -> None:  # 
     desk.goto(windows.users.stack.url + f"/staff/players/{pat_player}/book/?date={for_pat['date']}")
     wait_live(desk)
 
-    desk.click(reserve_button(for_pat))
+    press(desk, reserve_button(for_pat))
 
     expect(entry(pat, for_pat)).to_contain_text(for_pat["title"])
 
@@ -253,11 +253,11 @@ def test_no_duplicate_reservation(windows, world, embedded_stack) -> None:  # ty
     first = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="first")
     second = windows.open("oliver", f"/player/schedule/?date={s['date']}", label="second")
 
-    first.click(reserve_button(s))
+    press(first, reserve_button(s))
 
     expect(status(first)).to_contain_text("Reserved")
     expect(entry(second, s)).to_have_count(1)  # "Already booked", live
-    second.click(reserve_button(s))  # still offered: spots are shared, not per player
+    press(second, reserve_button(s))  # still offered: spots are shared, not per player
 
     expect(status(second)).to_contain_text(
         f"{world['names']['oliver']} is already booked on this session"

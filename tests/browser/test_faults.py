@@ -29,14 +29,15 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Users, windows_fixture
 from tests.browser.helpers import (
-    HttpUser,
     active_reservations,
+    http_user,
+    press,
     states,
     wait_converged,
     wait_live,
 )
-from tests.browser.pagebits import card, entry, reserve_button, status
-from tests.browser.stack import Stack
+from tests.browser.pagebits import card, entry, presence, reserve_button, status
+from tests.browser.stack import Stack, TcpProxy
 
 pytestmark = [
     pytest.mark.browser,
@@ -64,10 +65,6 @@ def real_users(browser, real_stack: Stack) -> Iterator[Users]:  # type: ignore[n
 
 
 windows = windows_fixture("real_users")
-
-
-def http_user(stack: Stack, username: str) -> HttpUser:
-    return HttpUser(stack.url, username, stack.setup["sessions"][username])
 
 
 def indicator(page):  # type: ignore[no-untyped-def]
@@ -104,14 +101,15 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
     redis_server.stop()
 
     for page in pages:
-        expect(indicator(page)).to_have_text("Offline", timeout=BACK_LIVE)
-    oliver.click(reserve_button(s))  # plain HTTP: works without Redis
+        expect(indicator(page)).to_have_text("Offline (polling)", timeout=BACK_LIVE)
+        expect(status(page)).to_contain_text("Realtime connection lost. Using polling.")
+    press(oliver, reserve_button(s))  # plain HTTP: works without Redis
     expect(status(oliver)).to_contain_text(f"Reserved {s['title']} for {name}")
     assert active_reservations(real_stack, s["id"], oliver_id) == 1
     expect(card(coach, s)).to_contain_text(name)  # the other pages poll
     expect(entry(parent, s, name)).to_have_count(1)
     for page in pages:
-        expect(indicator(page)).to_have_text("Offline")
+        expect(indicator(page)).to_have_text("Offline (polling)")
 
     redis_server.start()
 
@@ -315,3 +313,31 @@ def test_concurrent_bookings_while_a_worker_restarts(windows, world, real_stack)
         "WHERE a.status = 'booked' AND b.status = 'booked'"
     )
     assert double == [], double
+
+
+def test_a_killed_workers_viewers_leave_everyones_page(windows, world, real_stack) -> None:  # type: ignore[no-untyped-def]
+    """Every worker dies with a viewer's socket on it (and that viewer cannot come back): once
+    the desk's page is live again, the viewer is gone from it within 10 s (the dead workers'
+    presence entries expire and are swept). tests/test_live_e2e.py times it from the kill with
+    the desk on a surviving worker."""
+    proxy = TcpProxy(real_stack.port)
+    try:
+        day = world["presence"]["date"]
+        mia = world["players"]["mia"]
+        desk = windows.open("staff", f"/staff/players/{mia}/book/?date={day}", label="desk")
+        windows.open("parent", f"/parent/schedule/?date={day}", base=proxy.url, label="parent")
+        expect(presence(desk)).to_contain_text("Hannah Wright (parent)", timeout=5_000)
+
+        workers = real_stack.worker_pids()
+        for pid in workers:  # frozen: their sockets stay open, nothing leaves
+            os.kill(pid, signal.SIGSTOP)
+        proxy.cut()  # the parent's browser will not get back in
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        real_stack.wait_for_workers(len(workers), exclude=set(workers))
+        wait_live(desk, timeout=30_000)
+        back = time.monotonic()
+        expect(presence(desk)).not_to_contain_text("Hannah", timeout=10_000)
+        assert time.monotonic() - back < 10.5
+    finally:
+        proxy.close()

@@ -21,6 +21,7 @@ from tests.browser.helpers import (
     click_at,
     clicked_at,
     fragment_html,
+    press,
     states,
     wait_converged,
     wait_live,
@@ -58,24 +59,24 @@ def test_two_windows_stay_in_sync(windows, world) -> None:  # type: ignore[no-un
             assert fragment_html(oliver, shared) == fragment_html(parent, shared), shared
 
     in_sync()
-    oliver.click(book_button(olivers_slot))
+    press(oliver, book_button(olivers_slot))
     expect(status(oliver)).to_contain_text("Booked")
     expect(slot_row(parent, olivers_slot)).to_contain_text("Taken")
     expect(entry(parent, olivers_slot, names["oliver"])).to_have_count(1)  # the family's list
     in_sync()
 
-    parent.click(book_button(islas_slot))
+    press(parent, book_button(islas_slot))
     expect(status(parent)).to_contain_text("Booked")
     expect(slot_row(oliver, islas_slot)).to_contain_text("Taken")
     in_sync()
 
-    oliver.click(reserve_button(s))
+    press(oliver, reserve_button(s))
     expect(status(oliver)).to_contain_text("Reserved")
     left = s["capacity"] - s["reserved"] - 1
     expect(session_row(parent, s)).to_contain_text(f"{left} of {s['capacity']} spot")
     in_sync()
 
-    parent.click(reserve_button(s))
+    press(parent, reserve_button(s))
     expect(status(parent)).to_contain_text("Reserved")
     expect(session_row(oliver, s)).to_contain_text(f"{left - 1} of {s['capacity']} spot")
     in_sync()
@@ -133,11 +134,11 @@ def test_offline_and_back(windows, world, embedded_stack, proxy) -> None:  # typ
     context.set_offline(True)
     proxy.cut()  # what going offline does to the open WebSocket too
     expect(mia.locator("#live-indicator")).not_to_have_attribute("data-state", "live")
-    mia.click(reserve_button(s))
+    press(mia, reserve_button(s))
 
     expect(status(mia)).to_contain_text("You are offline: nothing was changed")
     assert active_reservations(embedded_stack, s["id"], mia_id) == 0
-    oliver.click(reserve_button(s))  # meanwhile, someone else takes a spot
+    press(oliver, reserve_button(s))  # meanwhile, someone else takes a spot
     expect(status(oliver)).to_contain_text("Reserved")
     expect(session_row(mia, s)).to_contain_text(f"{free} of {capacity} spot")  # cannot know
 
@@ -147,7 +148,7 @@ def test_offline_and_back(windows, world, embedded_stack, proxy) -> None:  # typ
     wait_live(mia)
     expect(session_row(mia, s)).to_contain_text(f"{free - 1} of {capacity} spot")
     wait_converged(mia)
-    mia.click(reserve_button(s))
+    press(mia, reserve_button(s))
     expect(status(mia)).to_contain_text("Reserved")
     expect(entry(mia, s)).to_have_count(1)
     expect(session_row(oliver, s)).to_contain_text(f"{free - 2} of {capacity} spot")
@@ -156,8 +157,8 @@ def test_offline_and_back(windows, world, embedded_stack, proxy) -> None:  # typ
 
 
 def test_indicator_live_reconnecting_offline_and_back(windows, world, proxy) -> None:  # type: ignore[no-untyped-def]
-    """The connection drops: Reconnecting…, then Offline after a few failed attempts; it comes
-    back: Live, with what changed meanwhile."""
+    """The connection drops: Reconnecting…, then Offline (polling) after a few failed attempts,
+    said once in the status line; it comes back: Live, with what changed meanwhile."""
     s, oliver_id = world["indicator"], world["players"]["oliver"]
     oliver = windows.open(
         "oliver", f"/player/schedule/?date={s['date']}", base=proxy.url, label="oliver"
@@ -168,8 +169,9 @@ def test_indicator_live_reconnecting_offline_and_back(windows, world, proxy) -> 
 
     proxy.cut()
 
-    expect(indicator).to_have_text("Offline", timeout=20_000)  # after Reconnecting… (below)
-    parent.click(reserve_button(s))
+    expect(indicator).to_have_text("Offline (polling)", timeout=20_000)  # after Reconnecting…
+    expect(status(oliver)).to_contain_text("Realtime connection lost. Using polling.")
+    press(parent, reserve_button(s))
     expect(status(parent)).to_contain_text("Reserved")
     expect(entry(oliver, s)).to_have_count(0)
 
@@ -181,4 +183,4 @@ def test_indicator_live_reconnecting_offline_and_back(windows, world, proxy) -> 
     seen = states(oliver)
     assert seen[:2] == ["connecting", "live"], seen
     assert seen[-1] == "live", seen
-    assert seen.index("reconnecting") < seen.index("offline") < len(seen) - 1, seen
+    assert seen.index("reconnecting") < seen.index("polling") < len(seen) - 1, seen

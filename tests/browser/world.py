@@ -249,6 +249,12 @@ class _World:
         )
         # The fault tests' crowd: one day of its own, every session on it nearly full.
         out["crowd"] = self.crowd_day()
+        # Collaboration (presence, holds, optimistic actions): days and places of their own.
+        out["presence"] = {"date": t.day().isoformat()}
+        out["hold"] = self.lesson(t.place("lesson"), [p["isla"]])
+        last = self.group(t.place("group"), self._type_for([p["mia"]]), capacity=3, filled=2)
+        out["last_spot"] = self.describe_session(last, [p["mia"], p["noah"]])  # one spot left
+        out["double_click"] = self.session(t.place("group"), [p["sofia"]], spots=4)
         self.second_coach()
         out["days"] = [day.isoformat() for day in t.days]
         return out

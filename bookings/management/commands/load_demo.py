@@ -27,6 +27,7 @@ from django.utils import timezone
 from bookings.errors import BookingError
 from bookings.models import (
     GuardianLink,
+    InboxItem,
     IndividualBooking,
     OutgoingEmail,
     Player,
@@ -40,6 +41,7 @@ from bookings.services import (
     reservation_create,
 )
 from bookings.services.accounts import calendar_feed_create
+from bookings.services.announcements import announcement_send
 from scheduling.models import (
     Academy,
     Coach,
@@ -276,8 +278,9 @@ class Command(BaseCommand):
         self.make_sessions()
         self.make_reservations()
         self.make_lessons()
-        # The desk's cancellations above are the demo's history, not news: nobody is emailed
-        # about them. What you cancel as staff or coach is (printed by `manage.py send_mail`).
+        self.make_announcements()
+        # The desk's cancellations and messages above are the demo's history, not news: nobody
+        # is emailed about them. What you do as staff or coach is (printed by `send_mail`).
         OutgoingEmail.objects.filter(recipient__email__iendswith="@" + EMAIL_DOMAIN).delete()
         # The parent's calendar address, to paste into a calendar app (shown in the summary).
         _, self.feed_token = calendar_feed_create(user=self.parent_user, scope="family")
@@ -517,6 +520,39 @@ class Command(BaseCommand):
                 break
 
     # -- report ------------------------------------------------------------------------------
+
+    def make_announcements(self) -> None:
+        """A message from the front desk to everyone, one from the demo coach to the people of
+        their next session (through the service, so every inbox gets its copy); the parent has
+        read the first."""
+        announcement_send(
+            actor=self.staff_user,
+            academy=self.academy,
+            text="The car park is resurfaced this week: please use the side entrance.",
+            now=self.now,
+        )
+        nxt = (
+            GroupSession.objects.filter(
+                assignments__coach=self.coaches["coach"],
+                starts_at__gt=self.now,
+                reserved_count__gt=0,
+                status=GroupSession.Status.SCHEDULED,
+            )
+            .order_by("starts_at")
+            .first()
+        )
+        if nxt is not None:
+            announcement_send(
+                actor=self.coaches["coach"].user,
+                academy=self.academy,
+                text="Bring a water bottle and a spare racquet if you have one. See you there!",
+                session=nxt,
+                now=self.now,
+            )
+        parent = get_user_model().objects.get(username="parent")
+        InboxItem.objects.filter(user=parent, announcement__sender=self.staff_user).update(
+            read_at=self.now
+        )
 
     def summary(self) -> None:
         a = self.academy

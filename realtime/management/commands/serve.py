@@ -95,6 +95,7 @@ class Command(BaseCommand):
                             f"worker {process.pid} exited ({process.returncode}); starting another"
                         )
                         processes[index] = start()
+                        self.stderr.write(f"started worker {processes[index].pid}")
         finally:
             for process in processes:
                 process.terminate()
