@@ -797,17 +797,23 @@ async def _killed_workers_viewers_leave_presence(stack: Stack) -> list[str]:
         pids = stack.worker_pids()
         doomed = worker_of(parent.server_port_of_socket(), stack.port, pids)
         assert doomed is not None
-        # The parent's worker is frozen while the desk connects, so the other one takes it.
-        os.kill(doomed, signal.SIGSTOP)
-        try:
-            desk = await asyncio.to_thread(
-                LiveClient, "desk", staff_b, f"/staff/players/{w['child']}/book/?date={d3}"
+        # New connections spread over the workers as the kernel hands them out: connect desks
+        # until one is on the other worker (the rest close at the end).
+        desk = None
+        for n in range(40):
+            candidate = await asyncio.to_thread(
+                LiveClient, f"desk{n}", staff_b, f"/staff/players/{w['child']}/book/?date={d3}"
             )
-            clients.append(desk)
-            await desk.connect()
-        finally:
-            os.kill(doomed, signal.SIGCONT)
-        assert worker_of(desk.server_port_of_socket(), stack.port, pids) not in (None, doomed)
+            clients.append(candidate)
+            await candidate.connect()
+            if worker_of(candidate.server_port_of_socket(), stack.port, pids) not in (
+                None,
+                doomed,
+            ):
+                desk = candidate
+                break
+            await asyncio.sleep(0.2)
+        assert desk is not None, "forty desk sockets all landed on the parent's worker"
         deadline = time.perf_counter() + 5
         while "parent" not in (_present(desk) or set()) and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
