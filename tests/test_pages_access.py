@@ -389,12 +389,12 @@ HOMES = {
     "player": "player_home",
     "parent": "parent_home",
     "other_parent": "parent_home",
-    "coach": "coach_home",
-    "coach2": "coach_home",
+    "coach": "coach_dashboard",
+    "coach2": "coach_dashboard",
     "staff": "staff_home",
     "admin": "staff_home",
     "f_staff": "staff_home",
-    "f_coach": "coach_home",
+    "f_coach": "coach_dashboard",
     "f_player": "player_home",
     "f_parent": "parent_home",
 }
@@ -434,8 +434,8 @@ def test_role_switcher_moves_between_held_roles(pw, dual):
         assert f'value="{value}"' in html
 
     response = client.post(reverse("switch_role"), {"to": f"{a}:coach"})
-    assert response["Location"] == reverse("coach_home")
-    assert client.get("/")["Location"] == reverse("coach_home")
+    assert response["Location"] == reverse("coach_dashboard")
+    assert client.get("/")["Location"] == reverse("coach_dashboard")
     assert client.get(reverse("coach_home")).status_code == 200
 
     response = client.post(reverse("switch_role"), {"to": f"{b}:staff"})
@@ -470,7 +470,7 @@ def test_role_switcher_refuses_what_the_user_does_not_hold(pw, dual):
         assert response.status_code == 200, target
         assert "That view is not available to you." in response.content.decode(), target
         # nothing changed: still the coach of academy A
-        assert response.redirect_chain[-1][0] == reverse("coach_home"), target
+        assert response.redirect_chain[-1][0] == reverse("coach_dashboard"), target
         assert client.session["role"] == "coach", target
         assert client.session["academy_id"] == pw.academy.pk, target
 
