@@ -6,90 +6,276 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0002_postgres_exclusion_constraints'),
-        ('scheduling', '0001_initial'),
+        ("bookings", "0002_postgres_exclusion_constraints"),
+        ("scheduling", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Attendance',
+            name="Attendance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('present', 'Present'), ('late', 'Late'), ('absent', 'Absent')], max_length=10)),
-                ('walk_in', models.BooleanField(default=False)),
-                ('marked_at', models.DateTimeField()),
-                ('lesson', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='attendance', to='bookings.individualbooking')),
-                ('marked_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('player', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='attendances', to='bookings.player')),
-                ('reservation', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='attendance', to='bookings.sessionreservation')),
-                ('session', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='attendances', to='scheduling.groupsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("present", "Present"), ("late", "Late"), ("absent", "Absent")],
+                        max_length=10,
+                    ),
+                ),
+                ("walk_in", models.BooleanField(default=False)),
+                ("marked_at", models.DateTimeField()),
+                (
+                    "lesson",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attendance",
+                        to="bookings.individualbooking",
+                    ),
+                ),
+                (
+                    "marked_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "player",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attendances",
+                        to="bookings.player",
+                    ),
+                ),
+                (
+                    "reservation",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attendance",
+                        to="bookings.sessionreservation",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attendances",
+                        to="scheduling.groupsession",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rating', models.PositiveSmallIntegerField()),
-                ('comment', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('attendance', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='bookings.attendance')),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rating", models.PositiveSmallIntegerField()),
+                ("comment", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "attendance",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to="bookings.attendance",
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'feedback',
+                "verbose_name_plural": "feedback",
             },
         ),
         migrations.CreateModel(
-            name='Goal',
+            name="Goal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
-                ('target_date', models.DateField(blank=True, null=True)),
-                ('progress', models.PositiveSmallIntegerField(default=0, help_text='Per cent, 0 to 100.')),
-                ('notes', models.TextField(blank=True, max_length=1000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('academy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goals', to='scheduling.academy')),
-                ('coach', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goals', to='scheduling.coach')),
-                ('player', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goals', to='bookings.player')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("target_date", models.DateField(blank=True, null=True)),
+                (
+                    "progress",
+                    models.PositiveSmallIntegerField(default=0, help_text="Per cent, 0 to 100."),
+                ),
+                ("notes", models.TextField(blank=True, max_length=1000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "academy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="goals",
+                        to="scheduling.academy",
+                    ),
+                ),
+                (
+                    "coach",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="goals",
+                        to="scheduling.coach",
+                    ),
+                ),
+                (
+                    "player",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="goals",
+                        to="bookings.player",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['player__first_name', 'target_date', 'id'],
+                "ordering": ["player__first_name", "target_date", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('verb', models.CharField(choices=[('booked', 'booked'), ('cancelled', 'cancelled'), ('session_cancelled', 'cancelled the session'), ('present', 'checked in'), ('late', 'checked in late'), ('absent', 'marked absent'), ('walk_in', 'added a walk-in'), ('rated', 'rated')], max_length=20)),
-                ('detail', models.CharField(blank=True, max_length=40)),
-                ('academy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scheduling.academy')),
-                ('actor', models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lesson', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='bookings.individualbooking')),
-                ('player', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='bookings.player')),
-                ('session', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scheduling.groupsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                (
+                    "verb",
+                    models.CharField(
+                        choices=[
+                            ("booked", "booked"),
+                            ("cancelled", "cancelled"),
+                            ("session_cancelled", "cancelled the session"),
+                            ("present", "checked in"),
+                            ("late", "checked in late"),
+                            ("absent", "marked absent"),
+                            ("walk_in", "added a walk-in"),
+                            ("rated", "rated"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("detail", models.CharField(blank=True, max_length=40)),
+                (
+                    "academy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="scheduling.academy",
+                    ),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lesson",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="bookings.individualbooking",
+                    ),
+                ),
+                (
+                    "player",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="bookings.player",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="scheduling.groupsession",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'activity',
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['academy', '-at'], name='activity_recent_idx')],
+                "verbose_name_plural": "activity",
+                "ordering": ["-at", "-id"],
+                "indexes": [models.Index(fields=["academy", "-at"], name="activity_recent_idx")],
             },
         ),
         migrations.AddConstraint(
-            model_name='attendance',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('lesson__isnull', True), ('reservation__isnull', False), ('session__isnull', False)), models.Q(('lesson__isnull', False), ('reservation__isnull', True), ('session__isnull', True)), _connector='OR'), name='attendance_of_a_reservation_or_a_lesson'),
+            model_name="attendance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("lesson__isnull", True),
+                        ("reservation__isnull", False),
+                        ("session__isnull", False),
+                    ),
+                    models.Q(
+                        ("lesson__isnull", False),
+                        ("reservation__isnull", True),
+                        ("session__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="attendance_of_a_reservation_or_a_lesson",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(('rating__gte', 1), ('rating__lte', 5)), name='feedback_rating_1_to_5'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rating__gte", 1), ("rating__lte", 5)),
+                name="feedback_rating_1_to_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('progress__lte', 100)), name='goal_progress_at_most_100'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__lte", 100)), name="goal_progress_at_most_100"
+            ),
         ),
     ]
