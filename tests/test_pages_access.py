@@ -21,6 +21,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.dashboard import (
+    CoachActivity,
+    CoachClients,
+    CoachGoals,
+    CoachInsights,
+    CoachStats,
+    Goals,
+)
+from bookings.live.desk import DeskDay, DeskFeed
+from bookings.models import Activity, Attendance, Feedback, Goal
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.lists import Reservations, Schedule
 from realtime.fragments import LiveFragment
@@ -85,6 +95,23 @@ live_coachday                404    404          404   200    404   200   200  3
 live_calendar_coach          404    404          404   200    404   200   200  302     404     404      404      404
 live_calendar_staff          404    404          404   404    404   200   200  302     404     404      404      404
 live_foreign_day             404    404          404   404    404   404   200  302     200     200      200      200
+coach_dashboard              403    403          403   200    200   403   403  302     403     200      403      403
+staff_coach                  403    403          403   403    403   200   200  302     404     403      403      403
+coach_trend                  404    404          404   200    404   200   200  302     404     404      404      404
+walk_in                      404    404          404   200    404   200   200  302     404     404      404      404
+feedback                     404    200          404   404    404   404   404  302     404     404      404      404
+goal_new                     404    404          404   200    404   200   200  302     404     404      404      404
+goal_edit                    404    404          404   200    404   200   200  302     404     404      404      404
+live_coachstats              404    404          404   200    404   200   200  302     404     404      404      404
+live_coachactivity           404    404          404   200    404   200   200  302     404     404      404      404
+live_coachinsights           404    404          404   200    404   200   200  302     404     404      404      404
+live_coachclients            404    404          404   200    404   200   200  302     404     404      404      404
+live_coachgoals              404    404          404   200    404   200   200  302     404     404      404      404
+live_goals_player            200    404          404   404    404   200   200  302     404     404      404      404
+live_goals_child             404    200          404   404    404   200   200  302     404     404      404      404
+live_goals_family            404    200          404   404    404   404   404  302     404     404      404      404
+live_desk                    404    404          404   404    404   200   200  302     404     404      404      404
+live_deskfeed                404    404          404   404    404   200   200  302     404     404      404      404
 """  # noqa: E501
 
 
@@ -117,11 +144,22 @@ def pw(db):
     w.foreign_session.ends_at = w.foreign_session.starts_at + timedelta(hours=1)
     w.foreign_session.save()
     reserve(w.session, w.player)
-    reserve(w.session, w.child)
+    leo = reserve(w.session, w.child)
     reserve(w.session2, w.other_child)
     reserve(w.foreign_session, w.foreign_player)
     book(w.coach, w.child2, w.lesson_type, local(w.academy, w.day, 15))
     book(w.coach2, w.other_child, w.lesson_type, local(w.academy, w.day, 16))
+    # Leo's check-in, rated by his parent with a comment; a goal of coach's for him; the log.
+    now = w.session.starts_at
+    w.attendance = Attendance.objects.create(
+        player=w.child, session=w.session, reservation=leo, status="present", marked_at=now
+    )
+    Feedback.objects.create(attendance=w.attendance, rating=4, comment="Leo loved it")
+    w.goal = Goal.objects.create(academy=w.academy, coach=w.coach, player=w.child, title="Serve")
+    for player, session in ((w.child, w.session), (w.other_child, w.session2)):
+        Activity.objects.create(
+            academy=w.academy, verb="booked", at=now, player=player, session=session
+        )
 
     w.users = {
         "player": w.player_user,
@@ -189,6 +227,22 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "live_calendar_coach": _live(CoachCalendar(w.coach.pk, a, monday, 7)),
         "live_calendar_staff": _live(StaffCalendar(a, monday, 7)),
         "live_foreign_day": _live(DayGrid(w.other_academy.pk, w.day)),
+        "coach_dashboard": reverse("coach_dashboard"),
+        "staff_coach": reverse("staff_coach", args=[w.coach.pk]),
+        "coach_trend": reverse("coach_trend", args=[w.coach.pk]),
+        "walk_in": reverse("walk_in", args=[w.session.pk]) + "?q=P",
+        "feedback": reverse("feedback", args=[w.attendance.pk]),
+        "goal_new": reverse("goal_new", args=[w.coach.pk]),
+        "goal_edit": reverse("goal_edit", args=[w.goal.pk]),
+        **{
+            f"live_{kind.name}": _live(kind(w.coach.pk))
+            for kind in (CoachStats, CoachActivity, CoachInsights, CoachClients, CoachGoals)
+        },
+        "live_goals_player": _live(Goals.of_player(w.player.pk)),
+        "live_goals_child": _live(Goals.of_player(w.child.pk)),
+        "live_goals_family": _live(Goals.of_family(w.parent_user.pk)),
+        "live_desk": _live(DeskDay(a, w.day)),
+        "live_deskfeed": _live(DeskFeed(a)),
     }
 
 

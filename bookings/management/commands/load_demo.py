@@ -24,7 +24,17 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bookings.errors import BookingError
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.management import history
+from bookings.models import (
+    Activity,
+    Attendance,
+    Feedback,
+    Goal,
+    GuardianLink,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
 from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
@@ -154,13 +164,20 @@ FAMILIES = [
         ["Beatriz", "Tomás"],
     ),
     ("Evans", [("gareth.evans", "Gareth", "father")], ["Megan", "Rhys"]),
+    # A coach who is also a parent: one login, two roles (the "View as" switcher).
+    ("Becker", [("tom.becker", "Tom", "father")], ["Mila"]),
 ]
+# Children with a login of their own (their guardians act for them too): first name -> (username,
+# age).
+CHILD_LOGINS = {"Oliver": ("oliver", 14)}
 
 LOGINS = [
     ("player", "an adult player with reservations and a lesson"),
-    ("parent", "a parent of three children"),
-    ("coach", "a coach with sessions today"),
-    ("staff", "front-desk staff of the academy"),
+    ("parent", "a parent of three children (Oliver has a login of his own)"),
+    ("oliver", "a 14-year-old player with his own login; his mother is `parent`"),
+    ("coach", "a coach: dashboard with weeks of history, check-in on My day"),
+    ("tom.becker", "a coach who is also a parent (switch with View as)"),
+    ("staff", "front-desk staff: today live, recent changes, coaches' dashboards"),
     ("admin", "superuser: everything, and /admin/"),
 ]
 
@@ -197,6 +214,7 @@ class Command(BaseCommand):
         names = {"staff", "admin"} | {username for username, *_ in COACHES}
         names |= {username for username, *_ in ADULTS if username}
         names |= {username for _, parents, _ in FAMILIES for username, *_ in parents}
+        names |= {username for username, _ in CHILD_LOGINS.values()}
         return names
 
     def delete_previous(self) -> None:
@@ -268,6 +286,21 @@ class Command(BaseCommand):
         self.make_sessions()
         self.make_reservations()
         self.make_lessons()
+        history.build(
+            academy=self.academy,
+            coaches=list(self.coaches.values()),
+            demo_coach=self.coaches["coach"],
+            staff_user=self.staff_user,
+            courts=self.courts,
+            types=self.types,
+            adults=self.adults,
+            children=self.children,
+            adult_types=ADULT_TYPES,
+            weekday=WEEKDAY_TIMETABLE,
+            weekend=WEEKEND_TIMETABLE,
+            now=self.now,
+            rng=self.rng,
+        )
 
     def user(self, username: str, first: str, last: str, **extra):
         return get_user_model().objects.create(
@@ -316,13 +349,24 @@ class Command(BaseCommand):
         self.player_user = self.adults[0].user
 
         self.children: list[Player] = []
+        User = get_user_model()
         for surname, parents, children in FAMILIES:
             parent_users = [
-                (self.user(username, first, surname), relationship)
+                # A coach who is a parent too keeps the one login.
+                (
+                    User.objects.filter(username=username).first()
+                    or self.user(username, first, surname),
+                    relationship,
+                )
                 for username, first, relationship in parents
             ]
             for first in children:
-                child = self.player(None, first, surname, rng.randint(6, 16))
+                age = rng.randint(6, 16)
+                login = None
+                if first in CHILD_LOGINS:
+                    username, age = CHILD_LOGINS[first]
+                    login = self.user(username, first, surname)
+                child = self.player(login, first, surname, age)
                 self.children.append(child)
                 for parent, relationship in parent_users:
                     GuardianLink.objects.create(
@@ -525,7 +569,12 @@ class Command(BaseCommand):
             f"  {reservations.filter(status='reserved').count()} reservations "
             f"({reservations.filter(status='cancelled').count()} cancelled), "
             f"{IndividualBooking.objects.filter(academy=a).count()} private lessons",
+            f"  {Attendance.objects.filter(player__academy=a).count()} check-ins over "
+            f"{history.HISTORY_DAYS // 7} weeks, "
+            f"{Feedback.objects.filter(attendance__player__academy=a).count()} ratings, "
+            f"{Goal.objects.filter(academy=a).count()} goals, "
+            f"{Activity.objects.filter(academy=a).count()} lines of recent changes",
             f"Logins (password '{PASSWORD}'):",
-            *(f"  {username:<8} {what}" for username, what in LOGINS),
+            *(f"  {username:<10} {what}" for username, what in LOGINS),
         ]
         self.stdout.write("\n".join(lines))
