@@ -19,7 +19,7 @@ from django.utils import timezone
 from bookings.models import Activity, Attendance, Feedback, Goal, SessionReservation
 from bookings.services import attendance_mark, feedback_save, reservation_create
 from tests.factories import build_world, make_player, make_session, reserve
-from tests.test_pages_actions import HX, Page, client_for, open_page, press, status_text
+from tests.test_pages_actions import Page, client_for, open_page, press, status_text
 
 pytestmark = pytest.mark.django_db
 

@@ -88,7 +88,7 @@ def log(verb: str | None = None) -> list[tuple]:
     return list(rows.values_list("verb", "actor_id", "player_id", "session_id", "lesson_id"))
 
 
-# -- attendance_mark --------------------------------------------------------------------------------
+# -- attendance_mark ------------------------------------------------------------------------------
 
 
 class TestMark:
@@ -205,7 +205,7 @@ class TestMark:
         assert log("late") == [("late", world.coach_user.pk, world.child2.pk, None, lesson.pk)]
 
 
-# -- attendance_walk_in -------------------------------------------------------------------------------
+# -- attendance_walk_in ---------------------------------------------------------------------------
 
 
 class TestWalkIn:
@@ -318,7 +318,7 @@ def fresh_count(session: GroupSession) -> int:
     return session.reserved_count
 
 
-# -- feedback_save ------------------------------------------------------------------------------------
+# -- feedback_save --------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -430,7 +430,7 @@ class TestFeedback:
         )
 
 
-# -- goals --------------------------------------------------------------------------------------------
+# -- goals ----------------------------------------------------------------------------------------
 
 
 PLAN = GoalPlan(title="Second serve in", progress=20, notes="Toss higher.")
@@ -503,7 +503,7 @@ class TestGoals:
             refused("not_allowed", goal_update, actor=actor, goal=goal, plan=PLAN)
 
 
-# -- the activity log ---------------------------------------------------------------------------------
+# -- the activity log -----------------------------------------------------------------------------
 
 
 class TestActivity:

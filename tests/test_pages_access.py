@@ -30,9 +30,9 @@ from bookings.live.dashboard import (
     Goals,
 )
 from bookings.live.desk import DeskDay, DeskFeed
-from bookings.models import Activity, Attendance, Feedback, Goal
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.lists import Reservations, Schedule
+from bookings.models import Activity, Attendance, Feedback, Goal
 from realtime.fragments import LiveFragment
 from scheduling.models import StaffMember
 from tests.factories import (
