@@ -468,11 +468,13 @@ async def test_reservation_cancels_tell_the_other_side(backend, w, sockets):  # 
     assert toasts(await received(parent)) == []
     await received(staff)
 
-    # The front desk cancels Kai: Kai's family is told by "the academy"; staff hear nothing.
+    # The front desk cancels Kai: Kai's family is told by "the academy", and so is the session's
+    # coach, whoever cancelled (issue 12); staff hear nothing.
     await sync_to_async(services.reservation_cancel)(reservation=kai, actor=w.staff_user)
     await settle()
     got = await received(other)
     assert toasts(got) == [f"The academy cancelled {title} on {when} for Kai."]
+    assert toasts(await received(coach)) == [f"The academy cancelled Kai, {when} {title}"]
     assert toasts(await received(staff)) == []
     assert await received(parent) == []
 
