@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
@@ -39,11 +40,13 @@ def _local_start(academy: Academy, day: date) -> datetime:
     return day_bounds(day, academy.tz)[0]
 
 
-def _sessions_of(coach: Coach) -> QuerySet[StaffAssignment]:
+def _sessions_of(coach: Coach) -> QuerySet[StaffAssignment, Any]:
+    """The ids of the coach's group sessions, as a subquery."""
     return StaffAssignment.objects.filter(coach_id=coach.pk).values("session_id")
 
 
-def _lessons_of(coach: Coach) -> QuerySet[IndividualBooking]:
+def _lessons_of(coach: Coach) -> QuerySet[IndividualBooking, Any]:
+    """The ids of the coach's lessons, as a subquery."""
     return IndividualBooking.objects.filter(coach_id=coach.pk).values("id")
 
 
@@ -147,7 +150,7 @@ def _marks_and_ratings(
     found: dict[bool, dict[str, int]] = {True: {}, False: {}}
     for where, starts in ((group, "session__starts_at"), (lesson, "lesson__starts_at")):
         weeks = {True: Q(**{f"{starts}__gte": middle}), False: Q(**{f"{starts}__lt": middle})}
-        sums = {}
+        sums: dict[str, Count | Sum] = {}
         for this_week, week in weeks.items():
             tag = "this" if this_week else "last"
             sums[f"{tag}_marked"] = Count("id", filter=week)

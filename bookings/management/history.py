@@ -109,8 +109,9 @@ class History:
         self.family: dict[int, list[int]] = defaultdict(list)  # player -> users acting for them
         for link in GuardianLink.objects.filter(player__academy=academy):
             self.family[link.player_id].append(link.guardian_id)
-        for player in Player.objects.filter(academy=academy, user__isnull=False):
-            self.family[player.pk].insert(0, player.user_id)
+        own = Player.objects.filter(academy=academy, user__isnull=False)
+        for player_id, user_id in own.values_list("pk", "user_id"):
+            self.family[player_id].insert(0, user_id)
 
     def at(self, day: date, hhmm: str) -> datetime:
         return datetime.combine(day, time.fromisoformat(hhmm), tzinfo=self.tz)
@@ -311,7 +312,8 @@ class History:
 
         ratings: list[Feedback] = []
         when: dict[int, datetime] = {}
-        for mark, held in zip(marks, [*reservations, *lessons], strict=True):
+        held_rows: list[SessionReservation | IndividualBooking] = [*reservations, *lessons]
+        for mark, held in zip(marks, held_rows, strict=True):
             family = self.family.get(mark.player_id)
             if mark.status == "absent" or not family or rng.random() > 0.4:
                 continue

@@ -40,7 +40,14 @@ from bookings.live.dashboard import (
     CoachInsights,
     CoachStats,
 )
-from bookings.models import Attendance, Feedback, Goal, Player, SessionReservation
+from bookings.models import (
+    Attendance,
+    Feedback,
+    Goal,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
 from bookings.views.act_form import page_fragments
 from bookings.views.actions import HtmxHttpRequest as SignedInRequest
 from bookings.windows import rating_open
@@ -182,6 +189,7 @@ def feedback(request: SignedInRequest, attendance_id: int) -> HttpResponse:
     )
     if not principal_for(request).acts_for(attendance.player_id):
         raise Http404("No such session.")
+    held: GroupSession | IndividualBooking
     if attendance.session is not None:
         held, title = attendance.session, attendance.session.display_title
     else:
