@@ -10,8 +10,22 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from bookings.models import IdempotencyKey, IndividualBooking, Player, SessionReservation
-from bookings.services import individual_booking_create, reservation_create
+from bookings.models import (
+    Activity,
+    Attendance,
+    Feedback,
+    Goal,
+    IdempotencyKey,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
+from bookings.services import (
+    attendance_mark,
+    feedback_save,
+    individual_booking_create,
+    reservation_create,
+)
 from scheduling.models import CoachTimeOff, Court, GroupSession, StaffAssignment
 from tests.factories import days_ahead, local, make_session
 
@@ -52,6 +66,13 @@ def rows(world):
         ends_at=local(world.academy, days_ahead(9), 17),
         reason="Holiday",
     )
+    # A check-in, its rating and a goal (the booking services already wrote the log).
+    during = world.session.starts_at + timedelta(minutes=5)
+    mark = attendance_mark(
+        actor=world.coach_user, reservation=reservation, status="present", now=during
+    )
+    feedback_save(attendance=mark, actor=world.player_user, rating=5, comment="Mia", now=during)
+    Goal.objects.create(academy=world.academy, coach=world.coach, player=world.player, title="A")
     return reservation, booking, time_off
 
 
@@ -75,6 +96,10 @@ def test_every_model_of_ours_is_registered():
         "SessionReservation",
         "IndividualBooking",
         "IdempotencyKey",
+        "Attendance",
+        "Feedback",
+        "Goal",
+        "Activity",
     }
 
 
@@ -82,7 +107,8 @@ def test_every_model_of_ours_is_registered():
 def test_changelist_add_and_change_pages_render(web, rows, model):
     assert web.get(url(model, "changelist")).status_code == 200
     add = web.get(url(model, "add"))
-    assert add.status_code == (403 if model is IdempotencyKey else 200)
+    read_only = {IdempotencyKey, Attendance, Feedback, Activity}
+    assert add.status_code == (403 if model in read_only else 200)
     obj = model.objects.first()
     assert obj is not None, f"the fixtures made no {model.__name__}"
     assert web.get(url(model, "change", obj.pk)).status_code == 200

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from bookings.models import (
@@ -383,11 +382,10 @@ class History:
 
 
 def _backdate(model: Any, moments: dict[int, datetime], fields: Iterable[str]) -> None:
-    """Set these timestamp fields per row in one UPDATE per thousand rows."""
-    ids = list(moments)
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        value = Case(
-            *(When(pk=pk, then=Value(moments[pk])) for pk in chunk), output_field=DateTimeField()
-        )
-        model.objects.filter(pk__in=chunk).update(**dict.fromkeys(fields, value))
+    """Set these timestamp fields (auto_now on save) per row: rows of one hour share an
+    UPDATE."""
+    by_hour: dict[datetime, list[int]] = defaultdict(list)
+    for pk, moment in moments.items():
+        by_hour[moment.replace(minute=0, second=0, microsecond=0)].append(pk)
+    for hour, ids in by_hour.items():
+        model.objects.filter(pk__in=ids).update(**dict.fromkeys(fields, hour))

@@ -220,8 +220,9 @@ class Command(BaseCommand):
     def delete_previous(self) -> None:
         academy = Academy.objects.filter(slug=SLUG).first()
         if academy is not None:
-            # Lessons and sessions first: they PROTECT the coaches, types and courts that
-            # deleting the academy cascades to.
+            # The log first, in one statement (nothing refers to it); then lessons and sessions:
+            # they PROTECT the coaches, types and courts that deleting the academy cascades to.
+            Activity.objects.filter(academy=academy).delete()
             IndividualBooking.objects.filter(academy=academy).delete()
             GroupSession.objects.filter(academy=academy).delete()
             academy.delete()
