@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from bookings.models import Activity, Attendance, Feedback, Goal, IndividualBooking, Player
 from bookings.models import SessionReservation as Reservation
@@ -24,8 +27,9 @@ from scheduling.slots import day_bounds
 
 CLIENT_WEEKS = 8  # "clients": players taught in the last this many weeks
 NEW_CLIENT_DAYS = 14  # marked new: their first session with the coach is this recent
+CLIENTS_SHOWN = 40  # the most recent; the panel says how many more
 TREND_WEEKS = 12
-FEED_LENGTH = 25
+FEED_LENGTH = 20
 COMMENTS = 5
 
 SCHEDULED = GroupSession.Status.SCHEDULED
@@ -91,7 +95,7 @@ class Stats:
 
 def coach_stats(coach: Coach, today: date) -> Stats:
     """Sessions and hours, fill rate, attendance rate, lessons booked and average rating of the
-    week of `today` (from Monday, in the academy's time) and of the week before. Six queries,
+    week of `today` (from Monday, in the academy's time) and of the week before. Three queries,
     each over two weeks of rows."""
     academy = coach.academy
     monday = monday_of(today)
@@ -133,37 +137,43 @@ def _marks_and_ratings(
     coach: Coach, start: datetime, middle: datetime, end: datetime
 ) -> dict[bool, dict[str, int]]:
     """Marks and ratings of the coach's attendees in [start, end), per week (this week: from
-    `middle`): one aggregate for group sessions, one for lessons."""
-    group = Q(
-        session_id__in=_sessions_of(coach),
-        session__status=SCHEDULED,
-        session__starts_at__gte=start,
-        session__starts_at__lt=end,
-        reservation__status=Reservation.Status.RESERVED,
-    )
-    lesson = Q(
-        lesson__coach_id=coach.pk,
-        lesson__status=IndividualBooking.Status.BOOKED,
-        lesson__starts_at__gte=start,
-        lesson__starts_at__lt=end,
-    )
-    found: dict[bool, dict[str, int]] = {True: {}, False: {}}
-    for where, starts in ((group, "session__starts_at"), (lesson, "lesson__starts_at")):
-        weeks = {True: Q(**{f"{starts}__gte": middle}), False: Q(**{f"{starts}__lt": middle})}
-        sums: dict[str, Count | Sum] = {}
-        for this_week, week in weeks.items():
-            tag = "this" if this_week else "last"
-            sums[f"{tag}_marked"] = Count("id", filter=week)
-            sums[f"{tag}_attended"] = Count("id", filter=week & Q(status__in=ATTENDED))
-            sums[f"{tag}_ratings"] = Count("feedback__id", filter=week)
-            sums[f"{tag}_rating_sum"] = Sum("feedback__rating", filter=week)
-        row = Attendance.objects.filter(where).aggregate(**sums)
-        for this_week in weeks:
-            tag = "this" if this_week else "last"
-            for name in ("marked", "attended", "ratings", "rating_sum"):
-                counts = found[this_week]
-                counts[name] = counts.get(name, 0) + (row[f"{tag}_{name}"] or 0)
+    `middle`): one row per mark (two weeks of them), counted here. Plain SQL: it is read on
+    every push of the figures, and the ORM's compilation of the same joins cost several times
+    the query (as for bookings.access's principal and bookings.live.routing's facts)."""
+    adapt = connection.ops.adapt_datetimefield_value  # what the ORM does to a datetime (SQLite)
+    m, a, b = adapt(middle), adapt(start), adapt(end)
+    found: dict[bool, dict[str, int]] = {
+        week: {"marked": 0, "attended": 0, "ratings": 0, "rating_sum": 0} for week in (True, False)
+    }
+    with connection.cursor() as cursor:
+        group = [m, coach.pk, SCHEDULED.value, Reservation.Status.RESERVED.value, a, b]
+        lesson = [m, coach.pk, IndividualBooking.Status.BOOKED.value, a, b]
+        cursor.execute(_MARKS_SQL, [*group, *lesson])
+        for this_week, status, rating in cursor.fetchall():
+            counts = found[bool(this_week)]
+            counts["marked"] += 1
+            counts["attended"] += status in ATTENDED
+            if rating is not None:
+                counts["ratings"] += 1
+                counts["rating_sum"] += rating
     return found
+
+
+_MARKS_SQL = f"""
+    SELECT CASE WHEN s.starts_at >= %s THEN 1 ELSE 0 END, a.status, f.rating
+    FROM {Attendance._meta.db_table} a
+    JOIN {GroupSession._meta.db_table} s ON s.id = a.session_id
+    JOIN {StaffAssignment._meta.db_table} sa ON sa.session_id = s.id AND sa.coach_id = %s
+    JOIN {Reservation._meta.db_table} r ON r.id = a.reservation_id
+    LEFT JOIN {Feedback._meta.db_table} f ON f.attendance_id = a.id
+    WHERE s.status = %s AND r.status = %s AND s.starts_at >= %s AND s.starts_at < %s
+    UNION ALL
+    SELECT CASE WHEN l.starts_at >= %s THEN 1 ELSE 0 END, a.status, f.rating
+    FROM {Attendance._meta.db_table} a
+    JOIN {IndividualBooking._meta.db_table} l ON l.id = a.lesson_id AND l.coach_id = %s
+    LEFT JOIN {Feedback._meta.db_table} f ON f.attendance_id = a.id
+    WHERE l.status = %s AND l.starts_at >= %s AND l.starts_at < %s
+"""
 
 
 # -- the activity log ----------------------------------------------------------------------------
@@ -187,6 +197,43 @@ class ActivityItem:
     def is_booking(self) -> bool:
         return self.verb == Activity.Verb.BOOKED
 
+    @property
+    def sentence(self) -> SafeString:
+        """The line as it reads ("Hannah Wright booked Isla Wright on Junior squad, Tue 1 Dec
+        17:00"), in the time zone the fragment renders in. Built here rather than in the
+        template: a feed is re-rendered on every change it shows, and one format_html per line
+        costs a fraction of the template's tags."""
+        what = self.title
+        if self.starts_at is not None:
+            what += ", " + timezone.localtime(self.starts_at).strftime("%a %-d %b %H:%M")
+        pattern = _SENTENCES.get(self.verb, "<strong>{actor}</strong> {what}")
+        return format_html(
+            pattern, actor=self.actor, player=self.player, what=what, detail=self.detail
+        )
+
+    @property
+    def toast(self) -> str:
+        """A new booking's toast at the front desk: the player's name and the time."""
+        when = (
+            timezone.localtime(self.starts_at).strftime("%a %-d %b %H:%M") if self.starts_at else ""
+        )
+        return f"New booking: {self.player}, {when} {self.title}"
+
+
+_SENTENCES = {
+    "booked": "<strong>{actor}</strong> booked <strong>{player}</strong> on {what}",
+    "cancelled": "<strong>{actor}</strong> cancelled <strong>{player}</strong> from {what}",
+    "session_cancelled": "<strong>{actor}</strong> cancelled the whole session {what}",
+    "present": "<strong>{actor}</strong> checked in <strong>{player}</strong> at {what}",
+    "late": "<strong>{actor}</strong> checked in <strong>{player}</strong> late at {what}",
+    "absent": "<strong>{actor}</strong> marked <strong>{player}</strong> absent from {what}",
+    "walk_in": "<strong>{actor}</strong> added <strong>{player}</strong> as a walk-in to {what}",
+    "rated": (
+        '<strong>{actor}</strong> rated <span class="stars" aria-label="{detail} out of 5">'
+        "{detail}/5</span> for <strong>{player}</strong>: {what}"
+    ),
+}
+
 
 def academy_activity(academy_id: int, limit: int = FEED_LENGTH) -> list[ActivityItem]:
     """The front desk's recent changes: everything in the academy, newest first."""
@@ -203,49 +250,75 @@ def coach_activity(coach: Coach, limit: int = FEED_LENGTH) -> list[ActivityItem]
 
 
 def _items(rows: QuerySet[Activity], academy_id: int, limit: int) -> list[ActivityItem]:
-    found = list(
-        rows.select_related(
-            "actor", "player", "session__session_type", "lesson__session_type"
-        ).order_by("-at", "-id")[:limit]
+    # The newest lines' ids first, through the (academy, time) index and no join, then those
+    # lines with what they name (as values: no model instances, the feed is re-rendered on
+    # every change it shows); a join before the limit would join the whole two months.
+    ids = list(rows.order_by("-at", "-id").values_list("pk", flat=True)[:limit])
+    found = sorted(
+        Activity.objects.filter(pk__in=ids).values_list(*_ITEM_FIELDS),
+        key=lambda row: (row[1], row[0]),
+        reverse=True,
     )
-    names = actor_names(academy_id, {row.actor_id for row in found if row.actor_id})
+    coaches = dict(
+        Coach.objects.filter(
+            academy_id=academy_id, user_id__in={row[3] for row in found if row[3]}
+        ).values_list("user_id", "display_name")
+    )
     items = []
-    for row in found:
-        if row.session is not None:
-            title, starts_at = row.session.display_title, row.session.starts_at
-        elif row.lesson is not None:
-            title, starts_at = row.lesson.session_type.name, row.lesson.starts_at
+    for (
+        pk,
+        at,
+        verb,
+        actor_id,
+        first,
+        last,
+        username,
+        player_first,
+        player_last,
+        title,
+        type_name,
+        starts_at,
+        lesson_type,
+        lesson_at,
+        detail,
+    ) in found:
+        if actor_id is None:
+            actor = "The academy"
         else:
-            title, starts_at = "", None
+            actor = coaches.get(actor_id) or f"{first} {last}".strip() or username
         items.append(
             ActivityItem(
-                pk=row.pk,
-                at=row.at,
-                verb=row.verb,
-                verb_label=Activity.Verb(row.verb).label,
-                actor=names.get(row.actor_id or 0, "The academy"),
-                player=row.player.full_name if row.player else "",
-                title=title,
-                starts_at=starts_at,
-                detail=row.detail,
+                pk=pk,
+                at=at,
+                verb=verb,
+                verb_label=Activity.Verb(verb).label,
+                actor=actor,
+                player=f"{player_first or ''} {player_last or ''}".strip(),
+                title=title or type_name or lesson_type or "",
+                starts_at=starts_at or lesson_at,
+                detail=detail,
             )
         )
     return items
 
 
-def actor_names(academy_id: int, user_ids: Iterable[int]) -> dict[int, str]:
-    """How people are named in feeds: a coach by their coaching name in this academy, anyone
-    else by their full name (or user name). Two queries for any number of people."""
-    ids = set(user_ids)
-    if not ids:
-        return {}
-    names = {
-        u.pk: u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.filter(pk__in=ids)
-    }
-    coaches = Coach.objects.filter(academy_id=academy_id, user_id__in=ids)
-    names.update(coaches.values_list("user_id", "display_name"))
-    return names
+_ITEM_FIELDS = (
+    "pk",
+    "at",
+    "verb",
+    "actor_id",
+    "actor__first_name",
+    "actor__last_name",
+    "actor__username",
+    "player__first_name",
+    "player__last_name",
+    "session__title",
+    "session__session_type__name",
+    "session__starts_at",
+    "lesson__session_type__name",
+    "lesson__starts_at",
+    "detail",
+)
 
 
 # -- ratings -------------------------------------------------------------------------------------
@@ -279,31 +352,69 @@ class Insights:
 def coach_insights(coach: Coach, now: datetime, comments: int = COMMENTS) -> Insights:
     """The last 30 days' ratings of the coach's sessions and lessons, and the latest comments.
     Two queries."""
-    recent = _feedback_of(coach).filter(updated_at__gte=now - timedelta(days=30))
-    counts = dict(recent.values_list("rating").annotate(n=Count("id")).values_list("rating", "n"))
+    since = connection.ops.adapt_datetimefield_value(now - timedelta(days=30))
+    with connection.cursor() as cursor:  # plain SQL, as the figures' marks: on every push
+        cursor.execute(_STARS_SQL, [coach.pk, since, coach.pk, since])
+        counts: dict[int, int] = {}
+        for rating, n in cursor.fetchall():
+            counts[rating] = counts.get(rating, 0) + n
     total = sum(counts.values())
     average = sum(r * n for r, n in counts.items()) / total if total else None
     latest = (
         _feedback_of(coach)
         .exclude(comment="")
-        .select_related(
-            "attendance__player",
-            "attendance__session__session_type",
-            "attendance__lesson__session_type",
-        )
-        .order_by("-updated_at", "-id")[:comments]
+        .order_by("-updated_at", "-id")
+        .values_list(
+            "rating",
+            "comment",
+            "attendance__player__first_name",
+            "attendance__player__last_name",
+            "attendance__session__title",
+            "attendance__session__session_type__name",
+            "attendance__session__starts_at",
+            "attendance__lesson__session_type__name",
+            "attendance__lesson__starts_at",
+            "updated_at",
+        )[:comments]
     )
-    found = []
-    for f in latest:
-        a = f.attendance
-        if a.session is not None:
-            title, starts_at = a.session.display_title, a.session.starts_at
-        else:
-            assert a.lesson is not None
-            title, starts_at = a.lesson.session_type.name, a.lesson.starts_at
-        player = a.player.full_name
-        found.append(Comment(f.rating, f.comment, player, title, starts_at, f.updated_at))
+    found = [
+        Comment(
+            rating,
+            comment,
+            f"{first} {last}".strip(),
+            title or type_name or lesson_type,
+            session_at or lesson_at,
+            at,
+        )
+        for (
+            rating,
+            comment,
+            first,
+            last,
+            title,
+            type_name,
+            session_at,
+            lesson_type,
+            lesson_at,
+            at,
+        ) in latest
+    ]
     return Insights(average, total, [(r, counts.get(r, 0)) for r in range(5, 0, -1)], found)
+
+
+_STARS_SQL = f"""
+    SELECT f.rating, COUNT(*) FROM {Feedback._meta.db_table} f
+    JOIN {Attendance._meta.db_table} a ON a.id = f.attendance_id
+    JOIN {StaffAssignment._meta.db_table} sa ON sa.session_id = a.session_id AND sa.coach_id = %s
+    WHERE f.updated_at >= %s
+    GROUP BY f.rating
+    UNION ALL
+    SELECT f.rating, COUNT(*) FROM {Feedback._meta.db_table} f
+    JOIN {Attendance._meta.db_table} a ON a.id = f.attendance_id
+    JOIN {IndividualBooking._meta.db_table} l ON l.id = a.lesson_id AND l.coach_id = %s
+    WHERE f.updated_at >= %s
+    GROUP BY f.rating
+"""
 
 
 @dataclass(frozen=True)
@@ -352,10 +463,21 @@ class Client:
     is_new: bool  # their first session with the coach is recent
 
 
-def coach_clients(coach: Coach, today: date) -> list[Client]:
+@dataclass(frozen=True)
+class Clients:
+    shown: list[Client]  # new ones first, then the most recent
+    total: int  # in the window
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.shown)
+
+
+def coach_clients(coach: Coach, today: date, shown: int = CLIENTS_SHOWN) -> Clients:
     """Players the coach taught in the last CLIENT_WEEKS weeks (up to the end of today:
-    today's attendees count from the moment they book), most recent first, with those whose
-    first session with the coach is under NEW_CLIENT_DAYS old marked new. Five queries."""
+    today's attendees count from the moment they book): the `shown` most recent, those whose
+    first session with the coach is under NEW_CLIENT_DAYS old marked new and listed first.
+    Five queries."""
     academy = coach.academy
     start = _local_start(academy, today - timedelta(weeks=CLIENT_WEEKS))
     end = _local_start(academy, today + timedelta(days=1))
@@ -382,8 +504,9 @@ def coach_clients(coach: Coach, today: date) -> list[Client]:
         count, latest = seen.get(player_id, (0, last))
         seen[player_id] = (count + n, max(latest, last))
     if not seen:
-        return []
-    ids = list(seen)
+        return Clients([], 0)
+    recent = sorted(seen, key=lambda pid: seen[pid][1], reverse=True)[:shown]
+    ids = recent
     firsts: dict[int, datetime] = {}
     for player_id, first in [
         *reserved.filter(player_id__in=ids)
@@ -399,11 +522,11 @@ def coach_clients(coach: Coach, today: date) -> list[Client]:
     players = Player.objects.filter(pk__in=ids).only("first_name", "last_name")
     names = {p.pk: p.full_name for p in players}
     clients = [
-        Client(pid, names.get(pid, ""), n, last, firsts.get(pid, last) >= new_since)
-        for pid, (n, last) in seen.items()
+        Client(pid, names.get(pid, ""), *seen[pid], firsts.get(pid, seen[pid][1]) >= new_since)
+        for pid in ids
     ]
-    clients.sort(key=lambda c: (-c.last.timestamp(), c.name))
-    return clients
+    clients.sort(key=lambda c: (not c.is_new, -c.last.timestamp(), c.name))
+    return Clients(clients, len(seen))
 
 
 def taught_players(coach: Coach) -> list[Player]:

@@ -229,7 +229,7 @@ def test_weeks_of_history_for_the_dashboard_and_the_desk(demo):
     stats = dashboards.coach_stats(coach, today)
     assert stats.last.sessions and stats.last.marked and stats.last.ratings
     assert stats.last.fill_rate and stats.last.attendance_rate
-    assert dashboards.coach_clients(coach, today)
+    assert dashboards.coach_clients(coach, today).shown
     assert "ratings" in out and "goals" in out
 
 

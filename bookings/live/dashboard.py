@@ -21,6 +21,7 @@ from bookings.access import Principal
 from bookings.live.changes import Change
 from bookings.live.lists import Owner, OwnerList
 from realtime.fragments import LiveFragment
+from realtime.render_pass import once
 from scheduling.models import Coach
 
 
@@ -35,7 +36,11 @@ class CoachPanel(LiveFragment):
         raise NotImplementedError
 
     def load(self) -> Coach | None:
-        return Coach.objects.select_related("academy").filter(pk=self.coach).first()
+        # Read once per publisher pass: a rating moves three panels of the same coach.
+        return once(
+            ("coach", self.coach),
+            lambda: Coach.objects.select_related("academy").filter(pk=self.coach).first(),
+        )
 
     def allowed(self, viewer: Principal, coach: Coach) -> bool:
         return access.reads_coach_dashboard(viewer, coach)

@@ -55,6 +55,7 @@ class Plan:
     race_seconds: float
     render_repeats: int
     big_sessions: int = 1050  # group sessions in the big academy's week (render times)
+    history_sessions: int = 2000  # a coach's year, for the dashboard's rows (10 attendees each)
     wait_restart: bool = False  # after the reconnection test, wait for the new worker
     step_scale: float = 1.0  # how long this plan's steps take, against the full plan's
     # As README deploys it on 2 cores: 4 workers, so a dead one drops a quarter of the sockets
@@ -111,6 +112,7 @@ SMOKE = Plan(
     race_seconds=1.5,
     render_repeats=1,
     big_sessions=70,
+    history_sessions=60,
     step_scale=0.1,
     max_level_changes=2,
     deadline=100.0,
@@ -308,6 +310,11 @@ class Bench:
         )
         self.specs = data.viewer_specs(self.world, self.max_viewers)
         self.results["setup"]["data_s"] = round(time.time() - t0, 1)
+        from tests.bench import history
+
+        t0 = time.time()
+        self.history = history.build(sessions=self.plan.history_sessions)
+        self.results["setup"]["history_s"] = round(time.time() - t0, 1)
         self.results["data"] = {
             "day": self.world.day.isoformat(),
             "day_sessions": len(self.world.day_sessions),
@@ -1089,6 +1096,12 @@ class Bench:
             log(
                 f"http {label}: {status}, median {out['http'][label]['median_ms']} ms, {size} bytes"
             )
+        from tests.bench import history
+
+        out["dashboard"] = dash = history.measure(self.history, self.port, max(reps, 3))
+        for label, push in dash["push"].items():
+            log(f"push of a {label}: median {push['cpu_ms']['median_ms']} ms of server CPU")
+        log(f"burst: {dash['burst']}")
         return out
 
     @staticmethod
