@@ -1098,7 +1098,7 @@ class Bench:
             )
         from tests.bench import history
 
-        out["dashboard"] = dash = history.measure(self.history, self.port, max(reps, 3))
+        out["dashboard"] = dash = history.measure(self.history, self.port, reps)
         for label, push in dash["push"].items():
             log(f"push of a {label}: median {push['cpu_ms']['median_ms']} ms of server CPU")
         log(f"burst: {dash['burst']}")

@@ -105,7 +105,7 @@ def goals(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         rows.append(
             ("coach dashboard page, a year of history", "<= 200 ms", f"{page} ms", page <= 200)
         )
-        worst = max(push["cpu_ms"]["median_ms"] for push in dash["push"].values())
+        worst = max(push["dashboard_cpu_ms"]["median_ms"] for push in dash["push"].values())
         rows.append(
             (
                 "a push to the dashboard (check-in, rating, goal), server CPU",
@@ -520,9 +520,18 @@ def _dashboard(d: dict[str, Any], add: Any, out: list[str]) -> None:
             page["runs"],
         )
     for label, push in d["push"].items():
-        cpu = push["cpu_ms"]
+        dash, cpu = push["dashboard_cpu_ms"], push["cpu_ms"]
+        panels = [k for k in push["fragments"] if k.startswith("coach")]
         t.row(
-            f"push of a {label}: routing + {len(push['fragments'])} renders, server CPU",
+            f"push of a {label} to the dashboard: routing + {len(panels)} panels, server CPU",
+            "",
+            dash["median_ms"],
+            dash["max_ms"],
+            dash["runs"],
+        )
+        each = ", ".join(f"`{k}` {ms}" for k, ms in push["fragments"].items())
+        t.row(
+            f"same, everything it touched (routing {push['routing_ms']}; {each})",
             "",
             cpu["median_ms"],
             cpu["max_ms"],
