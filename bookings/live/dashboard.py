@@ -173,14 +173,8 @@ class Goals(
         return access.reads_family_goals(viewer, rows.players[0])
 
     @classmethod
-    def personal_for(cls, change: Change) -> list[Self]:
-        return [cls.of_player(pid) for pid in sorted(change.goal_player_ids)] + [
-            cls.of_family(gid) for gid in sorted(change.goal_guardian_ids)
-        ]
-
-    def affected_by(self, change: Change) -> bool:
-        ids = change.goal_player_ids if self.scope == "player" else change.goal_guardian_ids
-        return self.owner in ids  # the same rule as personal_for
+    def owners(cls, change: Change) -> tuple[set[int], set[int]]:
+        return change.goal_player_ids, change.goal_guardian_ids
 
     def context(self, rows: Owner) -> dict[str, Any]:
         return {

@@ -85,9 +85,11 @@ def build(
     now: datetime,
     rng: random.Random,
 ) -> None:
-    History(academy, coaches, demo_coach, staff_user, now, rng).build(
-        courts, types, adults, children, adult_types, weekday, weekend
-    )
+    history = History(academy, coaches, demo_coach, staff_user, now, rng)
+    sessions = history.sessions(courts, types, weekday, weekend)
+    reservations = history.reservations(sessions, adults, children, adult_types)
+    history.check_in(reservations, history.lessons(courts["Court 4"], types, adults))
+    history.goals(adults, children)
 
 
 class History:
@@ -127,35 +129,6 @@ class History:
                     **where,
                 )
             )
-
-    def build(
-        self,
-        courts: dict[str, Court],
-        types: dict[str, SessionType],
-        adults: list[Player],
-        children: list[Player],
-        adult_types: set[str],
-        weekday: Timetable,
-        weekend: Timetable,
-    ) -> None:
-        sessions = self.sessions(courts, types, weekday, weekend)
-        reservations = self.reservations(sessions, adults, children, adult_types)
-        # Today's sessions that are over are checked in too; the rest of today is the demo's.
-        today_done = GroupSession.objects.filter(
-            academy=self.academy,
-            status=GroupSession.Status.SCHEDULED,
-            starts_at__gte=self.at(self.today, "00:00"),
-            ends_at__lte=self.now,
-        )
-        reservations += list(
-            SessionReservation.objects.filter(
-                session__in=today_done, status=SessionReservation.Status.RESERVED
-            ).select_related("session")
-        )
-        lessons = self.lessons(courts["Court 4"], types["Private lesson 60 min"], adults)
-        self.attendance(reservations, lessons)
-        Activity.objects.bulk_create(self.activity, batch_size=2000)
-        self.goals(adults, children)
 
     # -- sessions, reservations, lessons -------------------------------------------------------
 
@@ -249,10 +222,11 @@ class History:
         return [r for r in rows if r.status == "reserved"]
 
     def lessons(
-        self, court: Court, kind: SessionType, adults: list[Player]
+        self, court: Court, types: dict[str, SessionType], adults: list[Player]
     ) -> list[IndividualBooking]:
         """A private lesson of the demo coach's most weekdays of the last two weeks, at noon (his
         lesson hours; no group session of anyone's then)."""
+        kind = types["Private lesson 60 min"]
         rows = []
         for back in range(14, 0, -1):
             day = self.today - timedelta(days=back)
@@ -286,9 +260,23 @@ class History:
 
     # -- marks and ratings --------------------------------------------------------------------
 
-    def attendance(
+    def check_in(
         self, reservations: list[SessionReservation], lessons: list[IndividualBooking]
     ) -> None:
+        """Marks for the past's reservations and lessons and today's finished sessions,
+        ratings of some, and the log of all that."""
+        # Today's sessions that are over are checked in too; the rest of today is the demo's.
+        today_done = GroupSession.objects.filter(
+            academy=self.academy,
+            status=GroupSession.Status.SCHEDULED,
+            starts_at__gte=self.at(self.today, "00:00"),
+            ends_at__lte=self.now,
+        )
+        reservations = reservations + list(
+            SessionReservation.objects.filter(
+                session__in=today_done, status=SessionReservation.Status.RESERVED
+            ).select_related("session")
+        )
         rng = self.rng
         marks: list[Attendance] = []
         coach_users = dict(self.coach_users)
@@ -339,6 +327,7 @@ class History:
         Feedback.objects.bulk_create(ratings, batch_size=2000)
         # created_at and updated_at are set on save: put them back to when each was given.
         _backdate(Feedback, {f.pk: when[id(f)] for f in ratings}, ["created_at", "updated_at"])
+        Activity.objects.bulk_create(self.activity, batch_size=2000)
 
     def _mark(self, starts_at: datetime, player_id: int, marker: int, **of: Any) -> Attendance:
         status = _pick(self.rng, MARKS)

@@ -11,13 +11,11 @@ renders the coach's figures."""
 
 from __future__ import annotations
 
-import http.client
 import random
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
@@ -40,6 +38,7 @@ from scheduling.models import (
     StaffAssignment,
     StaffMember,
 )
+from tests.bench.stats import time_pages, timed
 
 TZ = "Europe/London"
 HOURS = [8, 10, 12, 14, 16, 18, 20]  # a coach's slots in a day, an hour each
@@ -89,36 +88,26 @@ def build(
         GuardianLink(guardian_id=parent_user, player_id=c) for c in children
     )
 
-    # The year, newest first: up to len(HOURS) sessions a day, from yesterday back; and today.
+    def session(day: date, hour: int) -> GroupSession:
+        starts_at = datetime.combine(day, clock(hour), tzinfo=tz)
+        return GroupSession(
+            academy=academy,
+            session_type=kind,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=1),
+            capacity=12,
+            reserved_count=per_session,
+        )
+
+    # The year, newest first: up to len(HOURS) sessions a day, from yesterday back; and today's
+    # two, for the check-in burst (any hour: a mark is allowed all day).
     planned: list[GroupSession] = []
     day = today - timedelta(days=1)
     while len(planned) < sessions:
-        for hour in HOURS[: min(len(HOURS), sessions - len(planned))]:
-            starts_at = datetime.combine(day, clock(hour), tzinfo=tz)
-            planned.append(
-                GroupSession(
-                    academy=academy,
-                    session_type=kind,
-                    starts_at=starts_at,
-                    ends_at=starts_at + timedelta(hours=1),
-                    capacity=12,
-                    reserved_count=per_session,
-                )
-            )
+        planned += [session(day, hour) for hour in HOURS[: sessions - len(planned)]]
         day -= timedelta(days=1)
+    planned += [session(today, 6), session(today, 22)]
     today_start = datetime.combine(today, clock(0), tzinfo=tz)
-    for hour in (6, 22):  # today, for the check-in burst (any hour: a mark is allowed all day)
-        starts_at = today_start + timedelta(hours=hour)
-        planned.append(
-            GroupSession(
-                academy=academy,
-                session_type=kind,
-                starts_at=starts_at,
-                ends_at=starts_at + timedelta(hours=1),
-                capacity=12,
-                reserved_count=per_session,
-            )
-        )
     GroupSession.objects.bulk_create(planned, batch_size=2000)
     StaffAssignment.objects.bulk_create(
         (StaffAssignment(session=s, coach=coach) for s in planned), batch_size=2000
@@ -212,14 +201,6 @@ def analyze() -> None:
 # -- measuring -----------------------------------------------------------------------------------
 
 
-def _med(times: list[float]) -> dict[str, Any]:
-    return {
-        "runs": len(times),
-        "median_ms": round(statistics.median(times) * 1000, 1) if times else None,
-        "max_ms": round(max(times) * 1000, 1) if times else None,
-    }
-
-
 def panels(h: History) -> dict[str, Any]:
     from bookings.live.dashboard import (
         CoachActivity,
@@ -258,7 +239,7 @@ def render_times(h: History, reps: int) -> dict[str, Any]:
             if i:  # the first warms caches
                 times.append(time.perf_counter() - t0)
             size = len(html)
-        out[label] = {"key": fragment.key, "bytes": size, **_med(times)}
+        out[label] = {"key": fragment.key, "bytes": size, **timed(times)}
     return out
 
 
@@ -338,10 +319,10 @@ def push_cpu(h: History, reps: int) -> dict[str, Any]:
                 for key, t in each.items():
                     per.setdefault(key, []).append(t)
         out[label] = {
-            "cpu_ms": _med(times),  # everything the change touched (the desk and family too)
-            "dashboard_cpu_ms": _med(dashboard),  # routing + the coach's dashboard panels
-            "routing_ms": _med(routing)["median_ms"],
-            "fragments": {key: _med(t)["median_ms"] for key, t in sorted(per.items())},
+            "cpu_ms": timed(times),  # everything the change touched (the desk and family too)
+            "dashboard_cpu_ms": timed(dashboard),  # routing + the coach's dashboard panels
+            "routing_ms": timed(routing)["median_ms"],
+            "fragments": {key: timed(t)["median_ms"] for key, t in sorted(per.items())},
         }
     # Keep the goal as it was (a goal_update through the service, not a raw write).
     goal.refresh_from_db()
@@ -362,25 +343,7 @@ def http_times(h: History, port: int, reps: int) -> dict[str, Any]:
         "front desk": ("/staff/", staff),
         "a family's home with its goals": ("/parent/", parent),
     }
-    out = {}
-    for label, (path, cookie) in pages.items():
-        times, size, status = [], 0, 0
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for i in range(reps + 1):
-            t0 = time.perf_counter()
-            conn.request("GET", path, headers={"Cookie": cookie})
-            response = conn.getresponse()
-            body = response.read()
-            status = response.status
-            if response.getheader("connection", "").lower() == "close":
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            if i:
-                times.append(time.perf_counter() - t0)
-            size = len(body)
-        conn.close()
-        out[label] = {"path": path, "status": status, "bytes": size, **_med(times)}
-    return out
+    return time_pages("127.0.0.1", port, pages, reps)
 
 
 def burst(h: History, threads: int = 4) -> dict[str, Any]:

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import procs
-from tests.bench.stats import delivery, push_latency, ratio, refetch_latency, summary_ms
+from tests.bench.stats import (
+    delivery,
+    push_latency,
+    ratio,
+    refetch_latency,
+    summary_ms,
+    time_pages,
+    timed,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -1075,27 +1083,10 @@ class Bench:
             "staff calendar week page (big academy)": (f"/staff/calendar/?date={mon}", cookies[0]),
             "coach calendar week page (big academy)": (f"/coach/schedule/?date={mon}", cookies[1]),
         }
-        out["http"] = {}
-        for label, (path, cookie) in pages.items():
-            times, size, status = [], 0, 0
-            conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
-            for i in range(reps + 1):
-                t0 = time.perf_counter()
-                conn.request("GET", path, headers={"Cookie": cookie})
-                response = conn.getresponse()
-                body = response.read()
-                status = response.status
-                if response.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
-                if i:
-                    times.append(time.perf_counter() - t0)
-                size = len(body)
-            conn.close()
-            out["http"][label] = {"path": path, "status": status, "bytes": size, **self._med(times)}
-            log(
-                f"http {label}: {status}, median {out['http'][label]['median_ms']} ms, {size} bytes"
-            )
+        out["http"] = time_pages(HOST, self.port, pages, reps)
+        for label, page in out["http"].items():
+            median, size = page["median_ms"], page["bytes"]
+            log(f"http {label}: {page['status']}, median {median} ms, {size} bytes")
         from tests.bench import history
 
         out["dashboard"] = dash = history.measure(self.history, self.port, reps)
@@ -1106,13 +1097,7 @@ class Bench:
 
     @staticmethod
     def _med(times: list[float]) -> dict[str, Any]:
-        from tests.bench.stats import pct
-
-        return {
-            "runs": len(times),
-            "median_ms": round(statistics.median(times) * 1000, 1) if times else None,
-            "p95_ms": round(pct(times, 95) * 1000, 1) if times else None,
-        }
+        return timed(times)
 
     # -- the run -------------------------------------------------------------------------------
 
