@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
@@ -206,7 +207,10 @@ class ActivityItem:
         what = self.title
         if self.starts_at is not None:
             what += ", " + timezone.localtime(self.starts_at).strftime("%a %-d %b %H:%M")
-        pattern = _SENTENCES.get(self.verb, "<strong>{actor}</strong> {what}")
+        mine = self.actor == self.player and self.verb in _OWN_SENTENCES  # for themselves
+        pattern = (_OWN_SENTENCES if mine else _SENTENCES).get(
+            self.verb, "<strong>{actor}</strong> {what}"
+        )
         return format_html(
             pattern, actor=self.actor, player=self.player, what=what, detail=self.detail
         )
@@ -220,6 +224,14 @@ class ActivityItem:
         return f"New booking: {self.player}, {when} {self.title}"
 
 
+_OWN_SENTENCES = {
+    "booked": "<strong>{actor}</strong> booked {what}",
+    "cancelled": "<strong>{actor}</strong> cancelled {what}",
+    "rated": (
+        '<strong>{actor}</strong> rated <span class="stars" aria-label="{detail} out of 5">'
+        "{detail}/5</span>: {what}"
+    ),
+}
 _SENTENCES = {
     "booked": "<strong>{actor}</strong> booked <strong>{player}</strong> on {what}",
     "cancelled": "<strong>{actor}</strong> cancelled <strong>{player}</strong> from {what}",
@@ -236,20 +248,25 @@ _SENTENCES = {
 
 
 def academy_activity(academy_id: int, limit: int = FEED_LENGTH) -> list[ActivityItem]:
-    """The front desk's recent changes: everything in the academy, newest first."""
+    """The front desk's recent changes: everything in the academy, newest first, with who did
+    it by name (staff read every name)."""
     return _items(Activity.objects.filter(academy_id=academy_id), academy_id, limit)
 
 
 def coach_activity(coach: Coach, limit: int = FEED_LENGTH) -> list[ActivityItem]:
-    """Bookings, cancellations, check-ins and ratings of the coach's sessions and lessons."""
+    """Bookings, cancellations, check-ins and ratings of the coach's sessions and lessons. A
+    coach reads their attendees' names, not their parents': a guardian's action reads as the
+    family's."""
     rows = Activity.objects.filter(
         Q(session_id__in=_sessions_of(coach)) | Q(lesson_id__in=_lessons_of(coach)),
         academy_id=coach.academy_id,
     )
-    return _items(rows, coach.academy_id, limit)
+    return _items(rows, coach.academy_id, limit, families_unnamed=True)
 
 
-def _items(rows: QuerySet[Activity], academy_id: int, limit: int) -> list[ActivityItem]:
+def _items(
+    rows: QuerySet[Activity], academy_id: int, limit: int, *, families_unnamed: bool = False
+) -> list[ActivityItem]:
     # The newest lines' ids first, through the (academy, time) index and no join, then those
     # lines with what they name (as values: no model instances, the feed is re-rendered on
     # every change it shows); a join before the limit would join the whole two months.
@@ -259,11 +276,21 @@ def _items(rows: QuerySet[Activity], academy_id: int, limit: int) -> list[Activi
         key=lambda row: (row[1], row[0]),
         reverse=True,
     )
+    actors = {row[3] for row in found if row[3]}
     coaches = dict(
-        Coach.objects.filter(
-            academy_id=academy_id, user_id__in={row[3] for row in found if row[3]}
-        ).values_list("user_id", "display_name")
+        Coach.objects.filter(academy_id=academy_id, user_id__in=actors).values_list(
+            "user_id", "display_name"
+        )
     )
+    # Who may be named to a coach: their colleagues (coaches, the front desk, admins).
+    colleagues = set(coaches)
+    if families_unnamed and actors - colleagues:
+        colleagues |= set(
+            get_user_model()
+            .objects.filter(pk__in=actors - colleagues)
+            .filter(Q(staff_memberships__academy_id=academy_id) | Q(is_superuser=True))
+            .values_list("pk", flat=True)
+        )
     items = []
     for (
         pk,
@@ -275,6 +302,7 @@ def _items(rows: QuerySet[Activity], academy_id: int, limit: int) -> list[Activi
         username,
         player_first,
         player_last,
+        player_user,
         title,
         type_name,
         starts_at,
@@ -282,8 +310,11 @@ def _items(rows: QuerySet[Activity], academy_id: int, limit: int) -> list[Activi
         lesson_at,
         detail,
     ) in found:
+        player = f"{player_first or ''} {player_last or ''}".strip()
         if actor_id is None:
             actor = "The academy"
+        elif families_unnamed and actor_id not in colleagues:
+            actor = player if actor_id == player_user else "The family"
         else:
             actor = coaches.get(actor_id) or f"{first} {last}".strip() or username
         items.append(
@@ -293,7 +324,7 @@ def _items(rows: QuerySet[Activity], academy_id: int, limit: int) -> list[Activi
                 verb=verb,
                 verb_label=Activity.Verb(verb).label,
                 actor=actor,
-                player=f"{player_first or ''} {player_last or ''}".strip(),
+                player=player,
                 title=title or type_name or lesson_type or "",
                 starts_at=starts_at or lesson_at,
                 detail=detail,
@@ -312,6 +343,7 @@ _ITEM_FIELDS = (
     "actor__username",
     "player__first_name",
     "player__last_name",
+    "player__user_id",
     "session__title",
     "session__session_type__name",
     "session__starts_at",

@@ -305,3 +305,23 @@ def test_the_front_desk_feed_marks_new_bookings_for_a_toast(w):
     for user in (w.coach_user, w.parent_user):
         assert client_for(user).get(reverse("staff_home")).status_code == 403
     assert SessionReservation.objects.filter(player=w.child2).exists()
+
+
+def test_the_coach_s_activity_names_colleagues_and_attendees_never_parents(w):
+    """Who did it, as a coach may read it: a coach or the front desk by name, a player who
+    booked for themselves by their name, a parent as "The family" (the desk names everyone)."""
+    early = w.session.starts_at - timedelta(days=2)
+    w.parent_user.first_name, w.parent_user.last_name = "Hannah", "Quincebury"
+    w.parent_user.save()
+    w.staff_user.first_name, w.staff_user.last_name = "Rebecca", "Hall"
+    w.staff_user.save()
+    reservation_create(player=w.child2, session=w.session, actor=w.parent_user, now=early)
+    reservation_create(player=w.player, session=w.session, actor=w.player_user, now=early)
+    reservation_create(player=w.other_child, session=w.session, actor=w.staff_user, now=early)
+    coach = client_for(w.coach_user).get(reverse("coach_dashboard")).content.decode()
+    assert f"<strong>The family</strong> booked <strong>{w.child2.full_name}</strong>" in coach
+    assert f"<strong>{w.player.full_name}</strong> booked Group" in coach  # for herself
+    assert f"<strong>Rebecca Hall</strong> booked <strong>{w.other_child.full_name}" in coach
+    assert "Quincebury" not in coach
+    desk = client_for(w.staff_user).get(reverse("staff_home")).content.decode()
+    assert f"<strong>Hannah Quincebury</strong> booked <strong>{w.child2.full_name}" in desk
