@@ -111,6 +111,8 @@ def coach_trend(request: SignedInRequest, coach_id: int) -> HttpResponse:
 
 # -- walk-ins -----------------------------------------------------------------------------------
 
+WALK_IN_LISTED = 30  # candidates on the page; a name narrows them down
+
 
 def _back_to_day(request: SignedInRequest, session: GroupSession) -> str:
     """A coach of the session goes back to their day; the front desk to its overview."""
@@ -153,7 +155,11 @@ def walk_in(request: SignedInRequest, session_id: int) -> HttpResponse:
         ).values_list("player_id", flat=True)
     )
     if principal.manages(session.academy_id):
-        found = selectors.find_players(session.academy_id, query, limit=30) if query else []
+        found = (
+            selectors.find_players(session.academy_id, query, limit=WALK_IN_LISTED + 1)
+            if query
+            else []
+        )
         scope = "academy"
     else:
         mine = session.coaches.filter(pk__in=principal.coach_ids_in(session.academy_id)).first()
@@ -161,13 +167,15 @@ def walk_in(request: SignedInRequest, session_id: int) -> HttpResponse:
         words = query.casefold().split()
         found = [p for p in found if all(w in p.full_name.casefold() for w in words)]
         scope = "taught"
+    candidates = [p for p in found if p.pk not in booked]
     return render(
         request,
         "bookings/walk_in.html",
         {
             "session": session,
             "query": query,
-            "players": [p for p in found if p.pk not in booked][:30],
+            "players": candidates[:WALK_IN_LISTED],
+            "more": len(candidates) > WALK_IN_LISTED,
             "scope": scope,
             "back": back,
         },
