@@ -5,7 +5,8 @@ the same rules hold for HTTP, the admin actions and WebSockets.
 
 - players: their own rows;
 - parents: their linked children's rows;
-- coaches: their sessions and lessons, and the attendees of those, in their academy;
+- coaches: their sessions and lessons, the attendees of those (their check-in, their ratings
+  and comments), and the goals they set, in their academy;
 - staff: everything in their academy;
 - admins (superusers): everything;
 - anyone else, including another academy's users: nothing.
@@ -20,7 +21,16 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.models import (
+    Activity,
+    Attendance,
+    Feedback,
+    Goal,
+    GuardianLink,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
 from scheduling.models import (
     Academy,
     Coach,
@@ -253,6 +263,51 @@ def may_announce(p: Principal, academy_id: int, session: GroupSession | None) ->
     return session is not None and session.academy_id == academy_id and coaches_session(p, session)
 
 
+def reads_coach_dashboard(p: Principal, coach: Coach) -> bool:
+    """A coach's dashboard (their attendees, ratings and comments, their players' goals): that
+    coach, staff of the academy."""
+    return coach.pk in p.coach_academy_by_id or p.manages(coach.academy_id)
+
+
+def reads_front_desk(p: Principal, academy_id: int) -> bool:
+    """The academy's day at the front desk and its recent changes (every name): staff."""
+    return p.manages(academy_id)
+
+
+def reads_family_goals(p: Principal, player: Player) -> bool:
+    """A player's goals: the player, their guardians, staff (their coaches see the goals they
+    set on their own dashboard)."""
+    return p.acts_for(player.pk) or p.manages(player.academy_id)
+
+
+def marks_session(p: Principal, session: GroupSession) -> bool:
+    """Check attendees of a group session in (and add walk-ins): its coaches, staff."""
+    return p.manages(session.academy_id) or coaches_session(p, session)
+
+
+def marks_lesson(p: Principal, lesson: IndividualBooking) -> bool:
+    return p.manages(lesson.academy_id) or lesson.coach_id in p.coach_ids_in(lesson.academy_id)
+
+
+def adds_walk_in(p: Principal, session: GroupSession, player: Player) -> bool:
+    """Add a player to a session on the spot: staff, any player of the academy; the session's
+    coach, a player they teach (their attendees are who a coach may read)."""
+    if player.academy_id != session.academy_id:
+        return False
+    if p.manages(session.academy_id):
+        return True
+    return coaches_session(p, session) and coaches_player(p, player)
+
+
+def sets_goals(p: Principal, coach: Coach, player: Player) -> bool:
+    """Set a goal of this coach's for this player: the coach, for a player they teach; staff."""
+    if coach.academy_id != player.academy_id:
+        return False
+    if p.manages(coach.academy_id):
+        return True
+    return coach.pk in p.coach_ids_in(coach.academy_id) and coaches_player(p, player)
+
+
 def coaches_session(p: Principal, session: GroupSession) -> bool:
     mine = p.coach_ids_in(session.academy_id)
     if not mine:
@@ -307,6 +362,53 @@ def _booking_rule(p: Principal, action: Action, b: IndividualBooking) -> bool:
     return p.acts_for(b.player_id) or b.coach_id in p.coach_ids_in(b.academy_id)
 
 
+def _marks(p: Principal, a: Attendance) -> bool:
+    if a.session is not None:
+        return marks_session(p, a.session)
+    assert a.lesson is not None  # one of the two (a check constraint)
+    return marks_lesson(p, a.lesson)
+
+
+def _attendance_rule(p: Principal, action: Action, a: Attendance) -> bool:
+    marks = _marks(p, a)
+    if action == Action.READ:
+        return marks or p.acts_for(a.player_id)
+    if action == Action.DELETE:
+        return p.manages(a.player.academy_id)
+    return marks
+
+
+def _feedback_rule(p: Principal, action: Action, f: Feedback) -> bool:
+    """The family writes it; the session's coaches and staff read it; staff may remove it."""
+    attendance = f.attendance
+    if action == Action.READ:
+        return _attendance_rule(p, Action.READ, attendance)
+    if action == Action.DELETE:
+        return p.manages(attendance.player.academy_id)
+    return p.acts_for(attendance.player_id)
+
+
+def _goal_rule(p: Principal, action: Action, g: Goal) -> bool:
+    own = g.coach_id in p.coach_ids_in(g.academy_id)
+    if action == Action.READ:
+        return own or reads_family_goals(p, g.player)
+    if action == Action.CREATE:
+        return sets_goals(p, g.coach, g.player)
+    return own or p.manages(g.academy_id)
+
+
+def _activity_rule(p: Principal, action: Action, row: Activity) -> bool:
+    """Read at the front desk, and by the coach of the session or lesson; written by the
+    services only."""
+    if action != Action.READ:
+        return False
+    if p.manages(row.academy_id):
+        return True
+    if row.lesson is not None:
+        return marks_lesson(p, row.lesson)
+    return row.session is not None and coaches_session(p, row.session)
+
+
 def _group_session_rule(p: Principal, action: Action, s: GroupSession) -> bool:
     if action == Action.READ:
         return p.is_member(s.academy_id)
@@ -346,6 +448,14 @@ def can(p: Principal, action: Action, obj: Any) -> bool:
             return _player_rule(p, action, obj)
         case GuardianLink():
             return _guardian_link_rule(p, action, obj)
+        case Attendance():
+            return _attendance_rule(p, action, obj)
+        case Feedback():
+            return _feedback_rule(p, action, obj)
+        case Goal():
+            return _goal_rule(p, action, obj)
+        case Activity():
+            return _activity_rule(p, action, obj)
         case CoachAvailability() | CoachTimeOff():
             return _coach_owned_rule(p, action, obj)
         case Coach() | Court() | SessionType():

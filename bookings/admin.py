@@ -15,8 +15,12 @@ from django.utils import timezone
 
 from bookings.errors import BookingError
 from bookings.models import (
+    Activity,
+    Attendance,
     CalendarFeed,
     EmailOptOut,
+    Feedback,
+    Goal,
     GuardianLink,
     IdempotencyKey,
     IndividualBooking,
@@ -429,3 +433,55 @@ class EmailOptOutAdmin(admin.ModelAdmin):
     list_filter = ["topic"]
     search_fields = ["user__username", "user__email"]
     autocomplete_fields = ["user"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the services write (check-in marks, the activity log): viewed here, never added or
+    changed, so that every mark and every line says who made it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Attendance)
+class AttendanceAdmin(ReadOnlyAdmin):
+    list_display = ["player", "session", "lesson", "status", "walk_in", "marked_by", "marked_at"]
+    list_filter = ["status", "walk_in", "player__academy"]
+    list_select_related = ["player", "session__session_type", "lesson__session_type", "marked_by"]
+    search_fields = ["player__first_name", "player__last_name"]
+    date_hierarchy = "marked_at"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a mark is corrected from the tablet, so its log line stays true
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    """Ratings are the family's words: read here, and removable (moderation), never edited."""
+
+    list_display = ["attendance", "rating", "comment", "author", "updated_at"]
+    list_filter = ["rating", "attendance__player__academy"]
+    list_select_related = ["attendance__player", "author"]
+    search_fields = ["comment", "attendance__player__first_name", "attendance__player__last_name"]
+    date_hierarchy = "updated_at"
+
+
+@admin.register(Goal)
+class GoalAdmin(admin.ModelAdmin):
+    list_display = ["title", "player", "coach", "progress", "target_date", "updated_at"]
+    list_filter = ["academy", "coach"]
+    list_select_related = ["player", "coach"]
+    search_fields = ["title", "player__first_name", "player__last_name"]
+    autocomplete_fields = ["player", "coach"]
+
+
+@admin.register(Activity)
+class ActivityAdmin(ReadOnlyAdmin):
+    list_display = ["at", "academy", "actor", "verb", "player", "session", "lesson", "detail"]
+    list_filter = ["verb", "academy"]
+    list_select_related = ["academy", "actor", "player", "session__session_type"]
+    date_hierarchy = "at"
+    # Deletable: its lines go with the player or session they name (and by age, pruned).

@@ -7,6 +7,15 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         # Declare what is live: the fragment kinds, what each write says, how it is routed.
-        from bookings.live import calendars, capture, grids, inbox, lists, routing  # noqa: F401
+        from bookings.live import (  # noqa: F401
+            calendars,
+            capture,
+            dashboard,
+            desk,
+            grids,
+            inbox,
+            lists,
+            routing,
+        )
 
         capture.connect()

@@ -18,13 +18,18 @@ from scheduling.models import Academy
 ROLE_HOMES = {
     Role.PLAYER: "player_home",
     Role.PARENT: "parent_home",
-    Role.COACH: "coach_home",
+    Role.COACH: "coach_dashboard",
     Role.STAFF: "staff_home",
 }
 ROLE_LINKS = {
     Role.PLAYER: [("player_home", "My sessions"), ("player_schedule", "Book")],
     Role.PARENT: [("parent_home", "My family"), ("parent_schedule", "Book")],
-    Role.COACH: [("coach_home", "My day"), ("coach_schedule", "Calendar"), ("announce", "Message")],
+    Role.COACH: [
+        ("coach_dashboard", "Dashboard"),
+        ("coach_home", "My day"),
+        ("coach_schedule", "Calendar"),
+        ("announce", "Message"),
+    ],
     Role.STAFF: [
         ("staff_home", "Front desk"),
         ("staff_calendar", "Calendar"),

@@ -31,6 +31,15 @@ MESSAGES = {
     "message_too_long": "That message is too long.",
     "too_many_messages": "You have sent a lot of messages in the last hour; please wait a while.",
     "bad_day": "That day is too far away.",
+    "checkin_not_open": "Check-in opens on the day of the session.",
+    "checkin_closed": "It is too long ago to change check-in; please ask the front desk.",
+    "not_attended": "Only someone who was there can rate a session.",
+    "rating_closed": "Ratings close a week after the session.",
+    "bad_rating": "Choose a rating from 1 to 5.",
+    "comment_too_long": "Please keep the comment under 500 characters.",
+    "bad_status": "Choose present, late or absent.",
+    "not_taught": "Goals are for players you teach.",
+    "bad_goal": "A goal needs a title (up to 120 characters) and progress from 0 to 100.",
 }
 
 

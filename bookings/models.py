@@ -355,3 +355,179 @@ class InboxItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ← {self.announcement}"
+
+
+class Attendance(models.Model):
+    """A check-in mark for one attendee: of a group session (through their reservation) or of a
+    lesson. One per reservation or lesson; written by bookings.services.attendance only."""
+
+    class Status(models.TextChoices):
+        PRESENT = "present", "Present"
+        LATE = "late", "Late"
+        ABSENT = "absent", "Absent"
+
+    # No foreign-key constraint in the database (the ORM still cascades): checking one takes a
+    # KEY SHARE lock on the player, whom every booking locks FOR UPDATE, and a mark holds only
+    # its session's lock. A mark would wait on a booking of that player that waits on this
+    # session: a deadlock (found by tests/test_races.py). The player is the reservation's or
+    # the lesson's, both constrained.
+    player = models.ForeignKey(
+        Player, on_delete=models.CASCADE, related_name="attendances", db_constraint=False
+    )
+    # A group session's attendee: the session (for the routing and the day's counts, from the
+    # row alone) and the reservation. A lesson's: the lesson. Never both (the check below).
+    session = models.ForeignKey(
+        GroupSession, on_delete=models.CASCADE, null=True, blank=True, related_name="attendances"
+    )
+    reservation = models.OneToOneField(
+        SessionReservation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attendance",
+    )
+    lesson = models.OneToOneField(
+        IndividualBooking,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attendance",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    walk_in = models.BooleanField(default=False)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(reservation__isnull=False, session__isnull=False, lesson__isnull=True)
+                    | Q(reservation__isnull=True, session__isnull=True, lesson__isnull=False)
+                ),
+                name="attendance_of_a_reservation_or_a_lesson",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.player} {self.status}"
+
+    @property
+    def attended(self) -> bool:
+        return self.status in (self.Status.PRESENT, self.Status.LATE)
+
+
+class Feedback(models.Model):
+    """A rating (1-5) with an optional comment, one per attendance, by the player or a guardian.
+    Read by the family, the session's coaches and staff (bookings.access)."""
+
+    MAX_COMMENT = 500
+
+    attendance = models.OneToOneField(Attendance, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.PositiveSmallIntegerField()
+    comment = models.CharField(max_length=MAX_COMMENT, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_to_5"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 for {self.attendance}"
+
+
+class Goal(models.Model):
+    """What a coach and a player work towards: set by a coach who teaches the player (or staff),
+    read by the player and their guardians."""
+
+    MAX_NOTES = 1000
+
+    academy = models.ForeignKey(Academy, on_delete=models.CASCADE, related_name="goals")
+    coach = models.ForeignKey(Coach, on_delete=models.CASCADE, related_name="goals")
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="goals")
+    title = models.CharField(max_length=120)
+    target_date = models.DateField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Per cent, 0 to 100.")
+    notes = models.TextField(max_length=MAX_NOTES, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["player__first_name", "target_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="goal_progress_at_most_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.player}: {self.title} ({self.progress} %)"
+
+    @property
+    def is_done(self) -> bool:
+        return self.progress >= 100
+
+
+class Activity(models.Model):
+    """Who did what, for whom, when: the front desk's recent changes and a coach's activity.
+
+    Written by the services in the transaction of what it records (so it holds exactly what
+    committed), read newest first, and pruned to KEEP_DAYS (bookings.services.activity)."""
+
+    KEEP_DAYS = 60
+
+    class Verb(models.TextChoices):
+        BOOKED = "booked", "booked"
+        CANCELLED = "cancelled", "cancelled"
+        SESSION_CANCELLED = "session_cancelled", "cancelled the session"
+        PRESENT = "present", "checked in"
+        LATE = "late", "checked in late"
+        ABSENT = "absent", "marked absent"
+        WALK_IN = "walk_in", "added a walk-in"
+        RATED = "rated", "rated"
+
+    academy = models.ForeignKey(Academy, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+    verb = models.CharField(max_length=20, choices=Verb.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_index=False,  # never looked up by; one index less on every booking's insert
+    )
+    # No constraint in the database, as Attendance.player: a cancellation holds only its
+    # session's lock, and the check would wait on the player's (the ORM still cascades).
+    player = models.ForeignKey(
+        Player,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    session = models.ForeignKey(
+        GroupSession, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    lesson = models.ForeignKey(
+        IndividualBooking, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    detail = models.CharField(max_length=40, blank=True)  # a rating: "4"
+
+    class Meta:
+        verbose_name_plural = "activity"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["academy", "-at"], name="activity_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.verb}"

@@ -10,12 +10,32 @@ from datetime import date, datetime, timedelta, tzinfo
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from bookings.models import GuardianLink, InboxItem, IndividualBooking, Player, SessionReservation
+from bookings.models import (
+    Attendance,
+    Feedback,
+    GuardianLink,
+    InboxItem,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
+from bookings.windows import rating_open
 from scheduling.models import Academy, Coach, Court, GroupSession, SessionType
 from scheduling.slots import Interval, Slot, day_bounds, generate_slots
 
 RECENT_DAYS = 14  # "My schedule" shows this much of the past
 UPCOMING_DAYS = 60  # and this much of the future
+
+
+def mark_label(mark: str, marked_at: datetime | None) -> str:
+    """How a check-in mark reads wherever it shows (a card, a family's list, the desk), in the
+    time zone the page or push renders in: "Checked in 16:02"."""
+    at = timezone.localtime(marked_at).strftime("%H:%M") if marked_at else ""
+    return {
+        "present": f"Checked in {at}",
+        "late": f"Checked in late {at}",
+        "absent": "Marked absent",
+    }.get(mark, "")
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,31 @@ class Entry:
     court: str
     colour: str
     cancellable: bool  # by the family: in the future and before the academy's cut-off
+    mark: str = ""  # the check-in: "", present, late, absent
+    marked_at: datetime | None = None
+    attendance_id: int | None = None
+    rating: int | None = None  # the family's rating of it, if any
+    can_rate: bool = False  # attended, and ratings still open (bookings.windows)
+
+    @property
+    def mark_label(self) -> str:
+        return mark_label(self.mark, self.marked_at)
+
+
+def _attendance_fields(
+    attendance: Attendance | None, starts_at: datetime, ends_at: datetime, now: datetime
+) -> dict:
+    """An entry's check-in and rating, from its attendance (select_related with its feedback)."""
+    if attendance is None:
+        return {}
+    feedback: Feedback | None = getattr(attendance, "feedback", None)
+    return {
+        "mark": attendance.status,
+        "marked_at": attendance.marked_at,
+        "attendance_id": attendance.pk,
+        "rating": feedback.rating if feedback is not None else None,
+        "can_rate": attendance.attended and rating_open(starts_at, ends_at, now),
+    }
 
 
 def family_players(user_id: int) -> list[Player]:
@@ -60,7 +105,13 @@ def schedule_entries(
             session__starts_at__gte=since,
             session__starts_at__lt=until,
         )
-        .select_related("player", "session__session_type", "session__court", "session__academy")
+        .select_related(
+            "player",
+            "session__session_type",
+            "session__court",
+            "session__academy",
+            "attendance__feedback",
+        )
         .prefetch_related(Prefetch("session__coaches", queryset=Coach.objects.order_by("id")))
     )
     lessons = IndividualBooking.objects.filter(
@@ -68,7 +119,7 @@ def schedule_entries(
         status=IndividualBooking.Status.BOOKED,
         starts_at__gte=since,
         starts_at__lt=until,
-    ).select_related("player", "coach", "session_type", "court", "academy")
+    ).select_related("player", "coach", "session_type", "court", "academy", "attendance__feedback")
 
     entries = []
     for r in reservations:
@@ -86,6 +137,7 @@ def schedule_entries(
                 court=s.court.name if s.court else "",
                 colour=s.session_type.colour,
                 cancellable=s.academy.cancellable_online(s.starts_at, now),
+                **_attendance_fields(_attendance_of(r), s.starts_at, s.ends_at, now),
             )
         )
     for b in lessons:
@@ -102,10 +154,40 @@ def schedule_entries(
                 court=b.court.name if b.court else "",
                 colour=b.session_type.colour,
                 cancellable=b.academy.cancellable_online(b.starts_at, now),
+                **_attendance_fields(_attendance_of(b), b.starts_at, b.ends_at, now),
             )
         )
     entries.sort(key=lambda e: (e.starts_at, e.kind, e.pk))
     return entries
+
+
+def _attendance_of(row: SessionReservation | IndividualBooking) -> Attendance | None:
+    """The row's attendance, read with it (select_related), or None: not marked."""
+    return getattr(row, "attendance", None)
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """One attendee on a calendar card: their reservation's (or lesson's) id, name and mark."""
+
+    ident: int
+    name: str
+    mark: str = ""  # "", present, late, absent
+    marked_at: datetime | None = None
+    walk_in: bool = False
+
+    @property
+    def mark_label(self) -> str:
+        return mark_label(self.mark, self.marked_at)
+
+
+def _attendee(row: SessionReservation | IndividualBooking) -> Attendee:
+    attendance = _attendance_of(row)
+    if attendance is None:
+        return Attendee(row.pk, row.player.full_name)
+    return Attendee(
+        row.pk, row.player.full_name, attendance.status, attendance.marked_at, attendance.walk_in
+    )
 
 
 @dataclass
@@ -124,7 +206,15 @@ class SessionView:
     capacity: int
     booked: int
     cancelled: bool = False
-    attendees: list[tuple[int, str]] = field(default_factory=list)  # (reservation id, name)
+    attendees: list[Attendee] = field(default_factory=list)  # empty where names are hidden
+    # Check-in counts, shown to whoever sees the session (no names in them).
+    marked: int = 0
+    present: int = 0  # present or late
+
+    @property
+    def checkin_complete(self) -> bool:
+        """Everyone booked has been marked."""
+        return self.booked > 0 and self.marked >= self.booked
 
     @property
     def spots_left(self) -> int:
@@ -175,7 +265,7 @@ def sessions_between(
             "reservations",
             queryset=SessionReservation.objects.filter(
                 status=SessionReservation.Status.RESERVED
-            ).select_related("player"),
+            ).select_related("player", "attendance"),
             to_attr="active_reservations",
         ),
     )
@@ -195,13 +285,13 @@ def sessions_between(
                 colour=s.session_type.colour,
                 capacity=s.capacity,
                 booked=s.reserved_count,
-                attendees=[(r.pk, r.player.full_name) for r in s.active_reservations],
+                **_attendees([_attendee(r) for r in s.active_reservations]),
             )
         )
     if include_lessons:
         lessons = IndividualBooking.objects.filter(
             academy_id=academy_id, status=IndividualBooking.Status.BOOKED
-        ).select_related("coach", "player", "session_type", "court")
+        ).select_related("coach", "player", "session_type", "court", "attendance")
         if start is not None:
             lessons = lessons.filter(ends_at__gt=start)
         if end is not None:
@@ -222,11 +312,19 @@ def sessions_between(
                     colour=b.session_type.colour,
                     capacity=1,
                     booked=1,
-                    attendees=[(b.pk, b.player.full_name)],
+                    **_attendees([_attendee(b)]),
                 )
             )
     views.sort(key=lambda v: (v.starts_at, v.kind, v.pk))
     return for_viewer(views, all_names=all_names, names_for_coach_ids=names_for_coach_ids)
+
+
+def _attendees(attendees: list[Attendee]) -> dict:
+    return {
+        "attendees": attendees,
+        "marked": sum(1 for a in attendees if a.mark),
+        "present": sum(1 for a in attendees if a.mark in ("present", "late")),
+    }
 
 
 def for_viewer(

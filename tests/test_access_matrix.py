@@ -329,3 +329,82 @@ def test_a_staff_member_of_two_academies_manages_both(scene):
             player=w.foreign_player, session=scene.target, actor=w.staff_user, now=scene.now
         )
     assert info.value.code == "wrong_academy"
+
+
+# == 3. can() on check-in, ratings, goals and the activity log (issue 12) ==========================
+#
+#   att:Mia  Mia's check-in in coach's session      att:Les  Leo's check-in at his lesson (coach2)
+#   fb:Leo   the rating of Leo's check-in (coach's session)
+#   gl:Leo   coach's goal for Leo                   gl:Kai   coach2's goal for Kai
+#   log:Leo  the log line of Leo's booking (coach's session)
+#   log:Les  the log line of Leo's lesson (coach2)  log:B    a line of B's coach's session
+
+COACHING = parse("""
+role            att:Mia att:Les fb:Leo gl:Leo gl:Kai log:Leo log:Les log:B
+player          R       -       -      -      -      -       -       -
+parent          -       R       RCU    R      -      -       -       -
+other_parent    -       -       -      -      R      -       -       -
+coach           RCU     -       R      RCUD   -      R       -       -
+coach2          -       RCU     -      -      RCUD   -       R       -
+staff           RCUD    RCUD    RD     RCUD   RCUD   R       R       -
+admin           RCUD    RCUD    RCUD   RCUD   RCUD   RCUD    RCUD    RCUD
+anonymous       -       -       -      -      -      -       -       -
+foreign_staff   -       -       -      -      -      -       -       R
+foreign_coach   -       -       -      -      -      -       -       R
+foreign_player  -       -       -      -      -      -       -       -
+foreign_parent  -       -       -      -      -      -       -       -
+""")
+
+
+def coaching_rows(scene) -> dict:
+    from bookings.models import Activity, Attendance, Feedback, Goal
+
+    w, rows = scene.world, scene.rows
+    now = scene.now
+    leo = Attendance.objects.create(
+        player=w.child,
+        session=w.session,
+        reservation=rows["res:Leo"],
+        status="present",
+        marked_at=now,
+    )
+    return {
+        "att:Mia": Attendance.objects.create(
+            player=w.player,
+            session=w.session,
+            reservation=rows["res:Mia"],
+            status="late",
+            marked_at=now,
+        ),
+        "att:Les": Attendance.objects.create(
+            player=w.child, lesson=rows["les:Leo"], status="present", marked_at=now
+        ),
+        "fb:Leo": Feedback.objects.create(attendance=leo, rating=4, author=w.parent_user),
+        "gl:Leo": Goal.objects.create(academy=w.academy, coach=w.coach, player=w.child, title="A"),
+        "gl:Kai": Goal.objects.create(
+            academy=w.academy, coach=w.coach2, player=w.other_child, title="B"
+        ),
+        "log:Leo": Activity.objects.create(
+            academy=w.academy, verb="booked", at=now, player=w.child, session=w.session
+        ),
+        "log:Les": Activity.objects.create(
+            academy=w.academy, verb="booked", at=now, player=w.child, lesson=rows["les:Leo"]
+        ),
+        "log:B": Activity.objects.create(
+            academy=w.other_academy, verb="booked", at=now, session=w.foreign_session
+        ),
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_coaching_permission_matrix(scene, role):
+    principal = Principal.load(actor_of(scene.world, role))
+    rows = coaching_rows(scene)
+    actual = {
+        column: "".join(
+            letter for letter, action in LETTERS if can(principal, action, rows[column])
+        )
+        or "-"
+        for column in COACHING[role]
+    }
+    assert actual == COACHING[role]

@@ -11,15 +11,24 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import (
+    Activity,
+    Attendance,
     CalendarFeed,
     EmailOptOut,
+    Feedback,
+    Goal,
     IdempotencyKey,
     IndividualBooking,
     OutgoingEmail,
     Player,
     SessionReservation,
 )
-from bookings.services import individual_booking_create, reservation_create
+from bookings.services import (
+    attendance_mark,
+    feedback_save,
+    individual_booking_create,
+    reservation_create,
+)
 from bookings.services.accounts import calendar_feed_create
 from scheduling.models import CoachTimeOff, Court, GroupSession, StaffAssignment
 from tests.factories import days_ahead, local, make_session
@@ -61,6 +70,13 @@ def rows(world):
         ends_at=local(world.academy, days_ahead(9), 17),
         reason="Holiday",
     )
+    # A check-in, its rating and a goal (the booking services already wrote the log).
+    during = world.session.starts_at + timedelta(minutes=5)
+    mark = attendance_mark(
+        actor=world.coach_user, reservation=reservation, status="present", now=during
+    )
+    feedback_save(attendance=mark, actor=world.player_user, rating=5, comment="Mia", now=during)
+    Goal.objects.create(academy=world.academy, coach=world.coach, player=world.player, title="A")
     email = OutgoingEmail.objects.create(
         kind=OutgoingEmail.Kind.RESERVATION_CANCELLED,
         cause=str(reservation.pk),
@@ -98,6 +114,10 @@ def test_every_model_of_ours_is_registered():
         "OutgoingEmail",
         "CalendarFeed",
         "EmailOptOut",
+        "Attendance",
+        "Feedback",
+        "Goal",
+        "Activity",
     }
 
 
@@ -105,7 +125,7 @@ def test_every_model_of_ours_is_registered():
 def test_changelist_add_and_change_pages_render(web, rows, model):
     assert web.get(url(model, "changelist")).status_code == 200
     add = web.get(url(model, "add"))
-    made_elsewhere = (IdempotencyKey, OutgoingEmail, CalendarFeed)  # by services, not here
+    made_elsewhere = {IdempotencyKey, OutgoingEmail, CalendarFeed, Attendance, Feedback, Activity}
     assert add.status_code == (403 if model in made_elsewhere else 200)
     obj = model.objects.first()
     assert obj is not None, f"the fixtures made no {model.__name__}"

@@ -176,7 +176,7 @@ class TestInbox:
         html = client.get(reverse("inbox")).content.decode()
         assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; see you" in html
         assert "<script>alert" not in html and "only for Kai" not in html
-        assert '<span class="badge" aria-label="1 unread">1</span>' in html
+        assert '<span class="inbox-count" aria-label="1 unread">1</span>' in html
         response = client.post(reverse("inbox_read"), follow=True)
         assert "Marked 1 message as read." in response.content.decode()
         assert not InboxItem.objects.filter(user=world.parent_user, read_at__isnull=True).exists()
@@ -229,7 +229,7 @@ async def test_recipients_with_a_page_open_get_a_toast_and_their_badge(backend, 
     note = next(m for m in got if m["t"] == "n")
     assert note["url"] == f"{reverse('inbox')}#announcement-{sent.pk}"
     assert (
-        '<span class="badge" aria-label="1 unread">1</span>'
+        '<span class="inbox-count" aria-label="1 unread">1</span>'
         in frags(got)[badge[w.parent_user]]["h"]
     )
     assert await received(other) == [] and await received(foreign) == []
@@ -237,7 +237,7 @@ async def test_recipients_with_a_page_open_get_a_toast_and_their_badge(backend, 
     # Reading it in another tab brings the badge down in this one.
     await sync_to_async(inbox_mark_read)(actor=w.parent_user)
     got = await received(parent)
-    assert toasts(got) == [] and 'class="badge"' not in frags(got)[badge[w.parent_user]]["h"]
+    assert toasts(got) == [] and 'class="inbox-count"' not in frags(got)[badge[w.parent_user]]["h"]
 
 
 def test_recipients_who_want_it_get_an_email_too(world):

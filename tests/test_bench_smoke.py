@@ -71,4 +71,14 @@ def test_bench_smoke_produces_sane_numbers(tmp_path):
     for measured in [*r["render"]["fragments"].values(), *r["render"]["http"].values()]:
         assert measured["median_ms"] > 0 and measured["bytes"] > 0
     assert all(h["status"] == 200 for h in r["render"]["http"].values())
+    dash = r["render"]["dashboard"]
+    assert dash["history"]["sessions"] > 0 and dash["history"]["ratings"] > 0
+    for measured in [*dash["fragments"].values(), *dash["http"].values()]:
+        assert measured["median_ms"] > 0 and measured["bytes"] > 0
+    assert all(h["status"] == 200 for h in dash["http"].values())
+    assert set(dash["push"]) == {"check-in", "rating", "goal step"}
+    for push in dash["push"].values():
+        assert push["dashboard_cpu_ms"]["median_ms"] > 0 and push["fragments"]
+    burst = dash["burst"]
+    assert 0 < burst["renders_of_the_figures"] <= burst["check_ins"]
     assert r["meta"]["versions"]["django"] and r["meta"]["machine"]["cores"]

@@ -31,9 +31,11 @@ from tests.factories import build_world, reserve
 # reservation, the overlap check, the insert or reactivation, the session's count. A
 # cancellation is 2 + 5: the principal, the session's lock, the reservation (with its player),
 # its update, the session's count. Who hears of it (coaches, guardians) is read after COMMIT, by
-# the publisher, outside the locks. (Before: 2 + 21 and 2 + 16, then 2 + 8 and 2 + 6.)
-RESERVE = 2 + 7
-CANCEL = 2 + 5
+# the publisher, outside the locks. (Before: 2 + 21 and 2 + 16, then 2 + 8 and 2 + 6.) Each
+# also writes its line of the activity log (bookings.services.activity): who did it, in the same
+# transaction, for the front desk's recent changes and the coach's activity.
+RESERVE = 2 + 7 + 1
+CANCEL = 2 + 5 + 1
 # The benchmark's most common outcome: the principal, the two locks, the previous reservation.
 REFUSED_FULL = 2 + 4
 
@@ -134,6 +136,7 @@ def test_changes_and_toasts_are_as_informative_as_before(world, published):
             group_sessions=True,
             session_ids={session.pk},
             occupancy_only=True,
+            activity=True,
         )
 
     def step(operation, **kwargs):
@@ -176,7 +179,11 @@ def test_changes_and_toasts_are_as_informative_as_before(world, published):
     _, sent = step(reservation_cancel, reservation=r, actor=w.staff_user, now=now)
     assert sent == (
         [change_of(w.child2, {w.parent_user.pk})],
-        [Note(w.parent_user.pk, f"The academy cancelled {title} on {when} for Ada.")],
+        [
+            Note(w.parent_user.pk, f"The academy cancelled {title} on {when} for Ada."),
+            # The coach hears of it too, whoever cancelled (issue 12).
+            Note(coach_user.pk, f"The academy cancelled Ada, {when} {title}"),
+        ],
     )
 
 

@@ -22,8 +22,17 @@ import pytest
 from django.db import transaction
 
 from bookings.errors import BookingError
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
+from bookings.models import (
+    Attendance,
+    GuardianLink,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
 from bookings.services import (
+    attendance_mark,
+    attendance_walk_in,
+    feedback_save,
     group_session_cancel,
     individual_booking_cancel,
     individual_booking_create,
@@ -128,7 +137,8 @@ def rolled_back() -> Iterator[None]:
 
 
 def items(world: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every session ("id") and slot ("value") the world describes, with where it is."""
+    """Every session ("id") and slot ("value") the world describes, with where it is, to
+    book: not the two that have begun (`past`, checked on their own)."""
 
     def walk(path: str, value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(value, dict) and "iso" in value:
@@ -140,7 +150,7 @@ def items(world: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             for n, inner in enumerate(value):
                 yield from walk(f"{path}[{n}]", inner)
 
-    yield from walk("", world)
+    yield from walk("", {k: v for k, v in world.items() if k != "past"})
 
 
 def span(item: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -350,6 +360,31 @@ def test_world_is_bookable_and_cancellable(label: str, now: datetime, clock_chan
             noah = players["noah"]
             reservation_create(player=noah, session=s, actor=noah.user, now=later)
         assert refused.value.code == "session_full"
+    # The two sessions that have begun: the coach's, before now and never at once; the tablet
+    # may check in on the first, and Oliver (checked in) may rate the second, until MARGIN.
+    past = world["past"]
+    begun = {name: GroupSession.objects.get(pk=item["id"]) for name, item in past.items()}
+    for name, s in begun.items():
+        assert s.starts_at <= now and s.coaches.get() == sam, name
+        assert s.starts_at.astimezone(tz).isoformat() == past[name]["iso"], name
+    assert begun["rated"].ends_at <= begun["checkin"].starts_at
+    assert set(past["checkin"]["reservations"]) == {"oliver", "isla"}
+    with rolled_back():
+        for pk in past["checkin"]["reservations"].values():
+            attendance_mark(
+                actor=sam.user,
+                reservation=SessionReservation.objects.get(pk=pk),
+                status="present",
+                now=later,
+            )
+        newcomer = players["mia"]  # a walk-in the coach teaches (her held session is theirs)
+        attendance_walk_in(actor=sam.user, session=begun["checkin"], player=newcomer, now=later)
+        feedback_save(
+            attendance=Attendance.objects.get(pk=past["rated"]["attendance"]),
+            actor=players["oliver"].user,
+            rating=5,
+            now=later,
+        )
     # Logins: every HTTP user of the fault tests has a session, everyone has password "demo".
     assert set(world["sessions"]) >= {"staff", "player", "oliver", "parent", "pat"}
     for username in ("player", "parent", "coach", "staff", "admin", "oliver", "pat"):

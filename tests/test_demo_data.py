@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.test import RequestFactory
 from django.utils import timezone
 
+from bookings import dashboards
 from bookings.access import Principal, Role
 from bookings.management.commands.load_demo import SLUG
-from bookings.models import IndividualBooking, Player, SessionReservation
+from bookings.models import (
+    Activity,
+    Attendance,
+    Feedback,
+    Goal,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+)
 from scheduling.models import Academy, GroupSession
 from scheduling.slots import day_bounds
 from tests.factories import make_academy, make_player, make_user
 
 pytestmark = pytest.mark.django_db
 
-LOGINS = ["player", "parent", "coach", "staff", "admin"]
+LOGINS = ["player", "parent", "coach", "staff", "admin", "oliver", "tom.becker"]
 
 
 def load() -> str:
@@ -142,6 +152,8 @@ def test_the_five_logins(demo):
     assert roles["parent"] == [Role.PARENT]
     assert roles["coach"] == [Role.COACH]
     assert roles["staff"] == [Role.STAFF]
+    assert roles["oliver"] == [Role.PLAYER]
+    assert roles["tom.becker"] == [Role.PARENT, Role.COACH]  # two roles, one login
     assert Role.ADMIN in roles["admin"]
     assert users["admin"].is_staff and users["admin"].is_superuser
     assert not any(users[name].is_staff for name in LOGINS if name != "admin")
@@ -156,6 +168,69 @@ def test_the_five_logins(demo):
 
     coach = academy.coaches.get(user=users["coach"])
     assert coach.group_sessions.exists()
+
+    # A child with a login of their own and a guardian who acts for them too.
+    oliver = Player.objects.get(user=users["oliver"])
+    assert oliver in children and oliver.birth_date.year > timezone.now().year - 18
+    assert Principal.load(users["parent"]).acts_for(oliver.pk)
+    # The coach who is a parent: a child of their own in the academy, and sessions to teach.
+    becker = Principal.load(users["tom.becker"])
+    assert becker.child_academy_by_id and becker.coach_ids_in(academy.pk)
+    assert academy.coaches.get(user=users["tom.becker"]).group_sessions.exists()
+
+
+def test_weeks_of_history_for_the_dashboard_and_the_desk(demo):
+    """Attendance over weeks, ratings with comments, goals in progress, the activity log: every
+    panel of the coach's dashboard has something to show, and the history keeps the rules."""
+    academy, out = demo
+    coach = academy.coaches.get(user__username="coach")
+    marks = Attendance.objects.filter(player__academy=academy)
+    today = timezone.localdate(timezone=academy.tz)
+    days = {
+        timezone.localtime(at, academy.tz).date()
+        for at in marks.values_list("marked_at", flat=True)
+    }
+    assert min(days) <= today - timedelta(weeks=5) and today - timedelta(days=1) in days
+    assert set(marks.values_list("status", flat=True)) == {"present", "late", "absent"}
+    # Marks only on active reservations, of the player booked, in the past.
+    assert not marks.filter(reservation__status="cancelled").exists()
+    assert (
+        not marks.exclude(lesson__isnull=False)
+        .exclude(player_id=F("reservation__player_id"))
+        .exists()
+    )
+    assert not marks.filter(marked_at__gt=timezone.now() + timedelta(minutes=15)).exists()
+    assert marks.filter(lesson__coach=coach).exists()
+    # Ratings: only of someone who was there, by their family; some with comments.
+    ratings = Feedback.objects.filter(attendance__player__academy=academy)
+    assert ratings.count() >= 100 and ratings.exclude(comment="").count() >= 20
+    assert not ratings.filter(attendance__status="absent").exists()
+    for f in ratings.select_related("attendance"):
+        assert Principal.load(f.author).acts_for(f.attendance.player_id)
+    assert ratings.filter(updated_at__gte=timezone.now() - timedelta(days=30)).count() >= 20
+    # Goals in progress (and one done), for players of the demo coach's, Oliver among them.
+    goals = Goal.objects.filter(academy=academy, coach=coach)
+    assert goals.count() >= 5 and goals.filter(progress__lt=100, progress__gt=0).count() >= 4
+    assert (
+        goals.filter(progress=100).exists() and goals.filter(player__first_name="Oliver").exists()
+    )
+    # The log of it, within what is kept, and the figures of both weeks.
+    log = Activity.objects.filter(academy=academy)
+    assert set(log.values_list("verb", flat=True)) >= {
+        "booked",
+        "cancelled",
+        "present",
+        "late",
+        "absent",
+        "rated",
+        "session_cancelled",
+    }
+    assert not log.filter(at__lt=timezone.now() - timedelta(days=Activity.KEEP_DAYS)).exists()
+    stats = dashboards.coach_stats(coach, today)
+    assert stats.last.sessions and stats.last.marked and stats.last.ratings
+    assert stats.last.fill_rate and stats.last.attendance_rate
+    assert dashboards.coach_clients(coach, today).shown
+    assert "ratings" in out and "goals" in out
 
 
 def test_the_coach_teaches_today(demo):

@@ -441,7 +441,7 @@ def test_the_role_switcher_needs_the_csrf_token(world):
     assert forged.status_code == 403
     assert client.session.get("role") == "parent"
     response = client.post(reverse("switch_role"), {"to": to, "csrfmiddlewaretoken": token[1]})
-    assert response.status_code == 302 and response["Location"] == reverse("coach_home")
+    assert response.status_code == 302 and response["Location"] == reverse("coach_dashboard")
     assert client.session.get("role") == "coach"
 
 

@@ -19,6 +19,15 @@ from django.test import Client
 from bookings import services
 from bookings.access import Principal
 from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.dashboard import (
+    CoachActivity,
+    CoachClients,
+    CoachGoals,
+    CoachInsights,
+    CoachStats,
+    Goals,
+)
+from bookings.live.desk import DeskDay, DeskFeed
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.lists import Reservations, Schedule
 from realtime import fragments
@@ -198,6 +207,17 @@ def test_every_live_page_names_its_streams_and_signs_them_for_its_user(world):  
         (w.staff_user, f"/staff/players/{w.child.pk}/", [Schedule.of_player(w.child.pk).key]),
         (w.staff_user, f"/staff/players/{w.child.pk}/book/", None),
         (w.admin_user, "/staff/calendar/", None),
+        (
+            w.coach_user,
+            "/coach/dashboard/",
+            [p(w.coach.pk).key for p in (CoachStats, CoachActivity, CoachInsights, CoachClients)]
+            + [CoachGoals(w.coach.pk).key],
+        ),
+        (w.staff_user, f"/staff/coaches/{w.coach.pk}/", [CoachStats(w.coach.pk).key]),
+        (w.staff_user, f"/staff/?date={d3}", [DeskDay(a, day).key, DeskFeed(a).key]),
+        (w.admin_user, "/staff/", [DeskFeed(a).key]),
+        (w.player_user, "/player/", [Goals.of_player(w.player.pk).key]),
+        (w.parent_user, "/parent/", [Goals.of_family(w.parent_user.pk).key]),
     ]
     everyone = [
         w.player_user,
@@ -233,8 +253,8 @@ def test_every_live_page_names_its_streams_and_signs_them_for_its_user(world):  
         assert resync(client, *keys).status_code == 200, url
 
     # A page without live fragments has no socket to open.
-    front_desk = login(w.staff_user).get("/staff/").content.decode()
-    assert 'id="live-meta"' not in front_desk
+    goal_form = login(w.coach_user).get(f"/coaches/{w.coach.pk}/goals/new/").content.decode()
+    assert "<form" in goal_form and 'id="live-meta"' not in goal_form
 
 
 @pytest.mark.django_db

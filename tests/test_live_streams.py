@@ -500,11 +500,13 @@ async def test_reservation_cancels_tell_the_other_side(backend, w, sockets):  # 
     assert toasts(await received(parent)) == []
     await received(staff)
 
-    # The front desk cancels Kai: Kai's family is told by "the academy"; staff hear nothing.
+    # The front desk cancels Kai: Kai's family is told by "the academy", and so is the session's
+    # coach, whoever cancelled (issue 12); staff hear nothing.
     await sync_to_async(services.reservation_cancel)(reservation=kai, actor=w.staff_user)
     await settle()
     got = await received(other)
     assert toasts(got) == [f"The academy cancelled {title} on {when} for Kai."]
+    assert toasts(await received(coach)) == [f"The academy cancelled Kai, {when} {title}"]
     assert toasts(await received(staff)) == []
     assert await received(parent) == []
 
@@ -550,7 +552,11 @@ async def test_session_cancel_tells_every_family_once(w, sockets):  # type: igno
     await settle()
     assert toasts(await received(parent)) == [f"The academy cancelled {title} on {when2} for Ada."]
     assert await received(other) == []
-    assert await received(coach2) == []  # d3 calendar; session2 is on d4
+    # Its coach hears it once, whoever called it off (not once per reservation); coach2's d3
+    # calendar is untouched (session2 is on d4).
+    got_coach2 = await received(coach2)
+    assert frags(got_coach2) == {}
+    assert toasts(got_coach2) == [f"The academy cancelled the session {title} on {when2}."]
 
 
 # -- nothing before COMMIT; sequence numbers ----------------------------------------------------

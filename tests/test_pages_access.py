@@ -21,9 +21,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.dashboard import (
+    CoachActivity,
+    CoachClients,
+    CoachGoals,
+    CoachInsights,
+    CoachStats,
+    Goals,
+)
+from bookings.live.desk import DeskDay, DeskFeed
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.inbox import InboxBadge
 from bookings.live.lists import Reservations, Schedule
+from bookings.models import Activity, Attendance, Feedback, Goal
 from realtime.fragments import LiveFragment
 from scheduling.models import StaffMember
 from tests.factories import (
@@ -90,6 +100,23 @@ account                      200    200          200   200    200   200   200  3
 inbox                        200    200          200   200    200   200   200  302     200     200      200      200
 announce                     403    403          403   200    200   200   200  302     200     200      403      403
 live_inbox_parent            404    200          404   404    404   404   404  302     404     404      404      404
+coach_dashboard              403    403          403   200    200   403   403  302     403     200      403      403
+staff_coach                  403    403          403   403    403   200   200  302     404     403      403      403
+coach_trend                  404    404          404   200    404   200   200  302     404     404      404      404
+walk_in                      404    404          404   200    404   200   200  302     404     404      404      404
+feedback                     404    200          404   404    404   404   404  302     404     404      404      404
+goal_new                     404    404          404   200    404   200   200  302     404     404      404      404
+goal_edit                    404    404          404   200    404   200   200  302     404     404      404      404
+live_coachstats              404    404          404   200    404   200   200  302     404     404      404      404
+live_coachactivity           404    404          404   200    404   200   200  302     404     404      404      404
+live_coachinsights           404    404          404   200    404   200   200  302     404     404      404      404
+live_coachclients            404    404          404   200    404   200   200  302     404     404      404      404
+live_coachgoals              404    404          404   200    404   200   200  302     404     404      404      404
+live_goals_player            200    404          404   404    404   200   200  302     404     404      404      404
+live_goals_child             404    200          404   404    404   200   200  302     404     404      404      404
+live_goals_family            404    200          404   404    404   404   404  302     404     404      404      404
+live_desk                    404    404          404   404    404   200   200  302     404     404      404      404
+live_deskfeed                404    404          404   404    404   200   200  302     404     404      404      404
 """  # noqa: E501
 
 
@@ -122,11 +149,22 @@ def pw(db):
     w.foreign_session.ends_at = w.foreign_session.starts_at + timedelta(hours=1)
     w.foreign_session.save()
     reserve(w.session, w.player)
-    reserve(w.session, w.child)
+    leo = reserve(w.session, w.child)
     reserve(w.session2, w.other_child)
     reserve(w.foreign_session, w.foreign_player)
     book(w.coach, w.child2, w.lesson_type, local(w.academy, w.day, 15))
     book(w.coach2, w.other_child, w.lesson_type, local(w.academy, w.day, 16))
+    # Leo's check-in, rated by his parent with a comment; a goal of coach's for him; the log.
+    now = w.session.starts_at
+    w.attendance = Attendance.objects.create(
+        player=w.child, session=w.session, reservation=leo, status="present", marked_at=now
+    )
+    Feedback.objects.create(attendance=w.attendance, rating=4, comment="Leo loved it")
+    w.goal = Goal.objects.create(academy=w.academy, coach=w.coach, player=w.child, title="Serve")
+    for player, session in ((w.child, w.session), (w.other_child, w.session2)):
+        Activity.objects.create(
+            academy=w.academy, verb="booked", at=now, player=player, session=session
+        )
 
     w.users = {
         "player": w.player_user,
@@ -198,6 +236,22 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "inbox": reverse("inbox"),
         "announce": reverse("announce") + f"?date={day}",
         "live_inbox_parent": _live(InboxBadge(w.parent_user.pk)),
+        "coach_dashboard": reverse("coach_dashboard"),
+        "staff_coach": reverse("staff_coach", args=[w.coach.pk]),
+        "coach_trend": reverse("coach_trend", args=[w.coach.pk]),
+        "walk_in": reverse("walk_in", args=[w.session.pk]) + "?q=P",
+        "feedback": reverse("feedback", args=[w.attendance.pk]),
+        "goal_new": reverse("goal_new", args=[w.coach.pk]),
+        "goal_edit": reverse("goal_edit", args=[w.goal.pk]),
+        **{
+            f"live_{kind.name}": _live(kind(w.coach.pk))
+            for kind in (CoachStats, CoachActivity, CoachInsights, CoachClients, CoachGoals)
+        },
+        "live_goals_player": _live(Goals.of_player(w.player.pk)),
+        "live_goals_child": _live(Goals.of_player(w.child.pk)),
+        "live_goals_family": _live(Goals.of_family(w.parent_user.pk)),
+        "live_desk": _live(DeskDay(a, w.day)),
+        "live_deskfeed": _live(DeskFeed(a)),
     }
 
 
@@ -398,12 +452,12 @@ HOMES = {
     "player": "player_home",
     "parent": "parent_home",
     "other_parent": "parent_home",
-    "coach": "coach_home",
-    "coach2": "coach_home",
+    "coach": "coach_dashboard",
+    "coach2": "coach_dashboard",
     "staff": "staff_home",
     "admin": "staff_home",
     "f_staff": "staff_home",
-    "f_coach": "coach_home",
+    "f_coach": "coach_dashboard",
     "f_player": "player_home",
     "f_parent": "parent_home",
 }
@@ -443,8 +497,8 @@ def test_role_switcher_moves_between_held_roles(pw, dual):
         assert f'value="{value}"' in html
 
     response = client.post(reverse("switch_role"), {"to": f"{a}:coach"})
-    assert response["Location"] == reverse("coach_home")
-    assert client.get("/")["Location"] == reverse("coach_home")
+    assert response["Location"] == reverse("coach_dashboard")
+    assert client.get("/")["Location"] == reverse("coach_dashboard")
     assert client.get(reverse("coach_home")).status_code == 200
 
     response = client.post(reverse("switch_role"), {"to": f"{b}:staff"})
@@ -479,7 +533,7 @@ def test_role_switcher_refuses_what_the_user_does_not_hold(pw, dual):
         assert response.status_code == 200, target
         assert "That view is not available to you." in response.content.decode(), target
         # nothing changed: still the coach of academy A
-        assert response.redirect_chain[-1][0] == reverse("coach_home"), target
+        assert response.redirect_chain[-1][0] == reverse("coach_dashboard"), target
         assert client.session["role"] == "coach", target
         assert client.session["academy_id"] == pw.academy.pk, target
 

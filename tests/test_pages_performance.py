@@ -194,3 +194,62 @@ def test_query_counts_do_not_grow_with_the_data(env, capsys, django_assert_max_n
             f"{len(response.content) // 1024} KiB"
         )
     assert median < 10
+
+
+# -- the coach's dashboard and the front desk (issue 12) ------------------------------------------
+
+
+def _dashboard_pages(h) -> dict[str, tuple[int, str]]:  # type: ignore[no-untyped-def]
+    return {
+        "coach dashboard": (h.coach_user, reverse("coach_dashboard")),
+        "staff: the coach's dashboard": (h.staff_user, reverse("staff_coach", args=[h.coach])),
+        "front desk": (h.staff_user, reverse("staff_home")),
+        "family home with goals": (h.parent_user, reverse("parent_home")),
+        "rating trend (polled)": (h.coach_user, reverse("coach_trend", args=[h.coach])),
+    }
+
+
+def _client(user_id: int, academy: int) -> Client:
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    session = client.session
+    session["academy_id"] = academy
+    session.save()
+    return client
+
+
+def test_dashboard_queries_do_not_grow_with_a_coach_s_history(db, capsys):
+    """The same number of queries for a coach with 20 sessions of history as with 600 (6,000
+    check-ins); the bench measures a whole year (tests/bench/history.py)."""
+    from tests.bench import history
+
+    counts = {}
+    for sessions in (20, 600):
+        h = history.build(sessions=sessions, name=f"Q{sessions}")
+        clients = {
+            uid: _client(uid, h.academy) for uid in {h.coach_user, h.staff_user, h.parent_user}
+        }
+        measured = {}
+        for name, (uid, url) in _dashboard_pages(h).items():
+            clients[uid].get(url)  # warm up
+            with CaptureQueriesContext(connection) as queries:
+                response = clients[uid].get(url)
+            assert response.status_code == 200, name
+            measured[name] = len(queries.captured_queries)
+        counts[sessions] = measured
+        if sessions == 600:
+            html = clients[h.coach_user].get(reverse("coach_dashboard")).content.decode()
+            assert "Year Coach" in html and "Goal 5" in html and "rated" not in html
+            timings = []
+            for _ in range(3):
+                started = time.perf_counter()
+                clients[h.coach_user].get(reverse("coach_dashboard"))
+                timings.append(time.perf_counter() - started)
+            with capsys.disabled():
+                print(
+                    f"\ncoach dashboard, {h.sessions} sessions / {h.attendances} check-ins / "
+                    f"{h.ratings} ratings: median {statistics.median(timings) * 1000:.0f} ms"
+                )
+    assert counts[20] == counts[600], counts

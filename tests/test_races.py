@@ -442,3 +442,82 @@ def test_the_overlap_detectors_see_planted_overlaps(world):
     if connection.vendor != "postgresql":  # elsewhere no constraint stops a planted overlap
         book(w.coach2, w.child2, w.lesson_type, w.session.starts_at + timedelta(minutes=45))
         assert len(overlapping_lessons()) == 1
+
+
+# -- (f) walk-ins at the door and bookings online, for the last spots (issue 12) ------------------
+
+
+def test_walk_ins_and_bookings_for_the_last_three_spots_give_exactly_three(academy, staff):
+    from bookings.services import attendance_walk_in
+
+    coach_user = make_user()
+    coach = make_coach(academy, coach_user)
+    session = make_session(academy, coaches=[coach], capacity=6)
+    for player in players_with_logins(academy, 3):
+        reserve(session, player)
+    contenders = players_with_logins(academy, 20)
+    now = session.starts_at - timedelta(hours=1)  # the session's day: check-in is open
+
+    def attempt(i: int):
+        player = contenders[i]
+        if i % 2:
+            return reservation_create(player=player, session=session, actor=player.user, now=now)
+        return attendance_walk_in(actor=staff, session=session, player=player, now=now)
+
+    assert outcomes(race(attempt, range(20))) == {"ok": 3, "session_full": 17}
+    session.refresh_from_db()
+    assert session.reserved_count == session.capacity == active(session) == 6
+
+
+# -- (g) check-in, cancellations, bookings and goals of the same players at once -------------------
+
+
+def test_marks_cancellations_bookings_and_goals_of_one_player_never_deadlock(academy, staff):
+    """A mark and a cancellation hold only the session's lock, a booking the player's then the
+    session's, a goal the coach's then the player's: nothing waits in a circle (the log's and
+    the mark's row point at the player without a foreign-key check, see models.Attendance)."""
+    from bookings.models import Attendance
+    from bookings.services import GoalPlan, attendance_mark, goal_create
+
+    coach_user = make_user()
+    coach = make_coach(academy, coach_user)
+    lesson_type = make_individual_type(academy)
+    open_all_week(coach, lesson_type, start=6, end=22)
+    here = make_session(academy, coaches=[coach], capacity=20)
+    players = players_with_logins(academy, 8)
+    held = {p.pk: reserve(here, p) for p in players}
+    others = [make_session(academy, starts_at=here.starts_at + timedelta(hours=2), capacity=20)] * 2
+    now = here.starts_at - timedelta(hours=2)
+    lesson_at = [here.starts_at + timedelta(hours=4 + n) for n in range(len(players))]
+
+    def work(i: int):
+        player = players[i % len(players)]
+        r = held[player.pk]
+        match i // len(players):
+            case 0:
+                return attendance_mark(actor=coach_user, reservation=r, status="present", now=now)
+            case 1:
+                return reservation_cancel(reservation=r, actor=staff, now=now)
+            case 2:  # back into the same session (after the cancel) or another one
+                session = here if i % 2 else others[i % 2]
+                return reservation_create(player=player, session=session, actor=staff, now=now)
+            case 3:
+                return individual_booking_create(
+                    player=player,
+                    coach=coach,
+                    session_type=lesson_type,
+                    starts_at=lesson_at[i % len(players)],
+                    actor=staff,
+                    now=now,
+                )
+            case _:
+                plan = GoalPlan(title=f"Goal {i}")
+                return goal_create(actor=staff, coach=coach, player=player, plan=plan)
+
+    counts = outcomes(race(work, range(5 * len(players))))
+    assert set(counts) <= {"ok", "already_cancelled", "already_reserved"}, counts
+    here.refresh_from_db()
+    assert here.reserved_count == active(here)
+    # A mark lands only on a reservation active at that moment (before the cancellation, or
+    # after the player booked it again): each player's was marked or refused, never both.
+    assert Attendance.objects.count() + counts["already_cancelled"] == len(players)

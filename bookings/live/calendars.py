@@ -18,6 +18,7 @@ from bookings.dates import within_range
 from bookings.live.cards import academy_row, occupancy_cards
 from bookings.live.changes import Change
 from bookings.live.presence import academy_presence
+from bookings.windows import checkin_open_on
 from realtime.fragments import LiveFragment, Presence
 from scheduling.models import Academy, Coach
 
@@ -47,13 +48,22 @@ class CoachDay(LiveFragment, name="coachday", template="fragments/calendar.html#
     def _range(self, coach: Coach) -> tuple[datetime, datetime]:
         return selectors.day_range(coach.academy, self.day)
 
+    def _card_context(self, coach: Coach) -> dict[str, Any]:
+        """What every card of the day shows besides its session: on the tablet, check-in
+        buttons once the day has come (bookings.windows, the rule the service enforces)."""
+        today = timezone.localdate(timezone.now(), coach.academy.tz)
+        return {
+            "coach": coach,
+            "can_cancel_sessions": True,
+            "checkin": checkin_open_on(self.day, today),
+        }
+
     def context(self, coach: Coach) -> dict[str, Any]:
         start, end = self._range(coach)
         return {
-            "coach": coach,
+            **self._card_context(coach),
             "day": self.day,
             "now": timezone.now(),
-            "can_cancel_sessions": True,
             "sessions": selectors.sessions_between(
                 coach.academy_id, start, end, coach_id=coach.pk, all_names=True
             ),
@@ -61,16 +71,18 @@ class CoachDay(LiveFragment, name="coachday", template="fragments/calendar.html#
 
     def update(self, coach: Coach, change: Change) -> str | None:
         start, end = self._range(coach)
+        context = self._card_context(coach)
         return occupancy_cards(
             CARD,
             change,
             coach.academy_id,
             start,
             end,
-            context={"coach": coach, "can_cancel_sessions": True},
+            context=context,
             coach=coach,
             only_coach=True,
             all_names=True,
+            variant="checkin" if context["checkin"] else "",
         )
 
     def time_zone(self, coach: Coach) -> tzinfo:

@@ -17,6 +17,9 @@ from typing import Any
 
 from bookings.models import (
     Announcement,
+    Attendance,
+    Feedback,
+    Goal,
     GuardianLink,
     IndividualBooking,
     Player,
@@ -52,6 +55,31 @@ def _reservation(r: SessionReservation, saved: Saved) -> Event:
             "status": "deleted" if saved.deleted else r.status,
             "actor": r.reserved_by_id if active else r.cancelled_by_id,
         },
+    )
+
+
+def session_cancelled(session_id: int, actor_id: int | None) -> Event:
+    """A whole group session was called off, by whom (said by the service: the session's own
+    save does not know who; its coaches hear it once, not once per reservation)."""
+    return Event("session_cancelled", {"session": session_id, "actor": actor_id})
+
+
+def _attendance(a: Attendance, saved: Saved) -> Event:
+    where = {"session": a.session_id} if a.session_id else {"lesson": a.lesson_id}
+    return Event("attendance", {"id": a.pk, "player": a.player_id, "status": a.status, **where})
+
+
+def _feedback(f: Feedback, saved: Saved) -> Event:
+    return Event("feedback", {"attendance": f.attendance_id})
+
+
+def _goal(g: Goal, saved: Saved) -> Event:
+    # A goal moved to another coach or player (in the admin) leaves the old ones' pages too.
+    coaches = {g.coach_id, saved.old.get("coach_id")} - {None}
+    players = {g.player_id, saved.old.get("player_id")} - {None}
+    return Event(
+        "goal",
+        {"academy": g.academy_id, "coaches": sorted(coaches), "players": sorted(players)},
     )
 
 
@@ -145,6 +173,9 @@ PUBLISHED: list[tuple[Any, Any, tuple[str, ...]]] = [
     (StaffMember, _staff, ("user_id",)),
     (Court, _academy_row, ()),
     (SessionType, _academy_row, ()),
+    (Attendance, _attendance, ()),
+    (Feedback, _feedback, ()),
+    (Goal, _goal, ("coach_id", "player_id")),
 ]
 
 

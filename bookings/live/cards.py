@@ -29,12 +29,15 @@ def occupancy_cards(
     coach: Coach | None = None,
     only_coach: bool = False,
     all_names: bool = False,
+    variant: str = "",
 ) -> str | None:
     """For a change of occupancy only (a reservation made or cancelled): the cards of the
     touched sessions shown in [start, end), out of band, so a push is one card of ~1 KB rather
     than the whole grid or week (less to render, to send to every viewer and to parse). None for
     any other change. `coach`: the calendar's coach (names on their own sessions only);
-    `only_coach`: show only that coach's sessions."""
+    `only_coach`: show only that coach's sessions; `variant`: what else in `context` changes a
+    card's HTML (the check-in buttons of a coach's day), so that one pass's renders of the same
+    session are shared only between fragments that show it alike."""
     if not (change.occupancy_only and change.session_ids):
         return None
     ids = frozenset(change.session_ids)
@@ -63,7 +66,7 @@ def occupancy_cards(
         # viewer may cancel the whole session (staff, or the session's own coach).
         own = coach is None or coach.pk in s.coach_ids
         return once(
-            ("card", template, s.pk, bool(s.attendees), own),
+            ("card", template, s.pk, bool(s.attendees), own, variant),
             lambda: render_to_string(template, {**base, "s": s}),
         )
 

@@ -23,7 +23,16 @@ class Change:
     inbox_user_ids: set[int] = field(default_factory=set)  # users whose inbox changed
     # Only occupancy changed (a reservation made or cancelled, a capacity edit): no session
     # appeared, moved or went, so a calendar can re-render just the touched sessions' cards.
+    # Check-in marks, ratings and goals say so too: they move no session either.
     occupancy_only: bool = False
+    # Only check-in marks, ratings or goals changed: nothing the academy's shared grids show.
+    marks_only: bool = False
+    attendance: bool = False  # a check-in mark changed
+    feedback: bool = False  # a rating or comment changed
+    goals: bool = False  # a goal changed (its coach in coach_ids)
+    goal_player_ids: set[int] = field(default_factory=set)  # whose goals changed
+    goal_guardian_ids: set[int] = field(default_factory=set)  # their guardians (user ids)
+    activity: bool = False  # the activity log got a row (bookings.models.Activity)
 
     def add_times(self, tz: tzinfo, *moments: datetime | None) -> None:
         if self.days is None:
@@ -50,6 +59,13 @@ class Change:
         self.session_ids |= other.session_ids
         self.inbox_user_ids |= other.inbox_user_ids
         self.occupancy_only = self.occupancy_only and other.occupancy_only
+        self.marks_only = self.marks_only and other.marks_only
+        self.attendance |= other.attendance
+        self.feedback |= other.feedback
+        self.goals |= other.goals
+        self.goal_player_ids |= other.goal_player_ids
+        self.goal_guardian_ids |= other.goal_guardian_ids
+        self.activity |= other.activity
 
 
 def merge_all(changes: Iterable[Change]) -> list[Change]:

@@ -45,6 +45,7 @@ class DayGrid(LiveFragment, name="day", template="fragments/slots.html#day", ord
     def affected_by(self, change: Change) -> bool:
         return (
             change.group_sessions
+            and not change.marks_only  # check-in marks and ratings: nothing shown here
             and change.academy_id == self.academy
             and change.touches_day(self.day)
         )

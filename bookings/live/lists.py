@@ -50,14 +50,20 @@ class OwnerList(LiveFragment):
         return access.reads_player_lists(viewer, rows.players[0])
 
     @classmethod
+    def owners(cls, change: Change) -> tuple[set[int], set[int]]:
+        """The players and the guardians (users) whose lists of this kind a change touches."""
+        return change.player_ids, change.guardian_ids
+
+    @classmethod
     def personal_for(cls, change: Change) -> list[Self]:
-        return [cls.of_player(pid) for pid in sorted(change.player_ids)] + [
-            cls.of_family(gid) for gid in sorted(change.guardian_ids)
+        players, guardians = cls.owners(change)
+        return [cls.of_player(pid) for pid in sorted(players)] + [
+            cls.of_family(gid) for gid in sorted(guardians)
         ]
 
     def affected_by(self, change: Change) -> bool:
-        ids = change.player_ids if self.scope == "player" else change.guardian_ids
-        return self.owner in ids  # the same rule as personal_for
+        players, guardians = self.owners(change)
+        return self.owner in (players if self.scope == "player" else guardians)  # as personal_for
 
     def context(self, rows: Owner) -> dict[str, Any]:
         return {

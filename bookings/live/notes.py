@@ -1,9 +1,10 @@
 """Toasts (seed 003): who is told about a booking or a cancellation, in which words.
 
-A coach hears of new bookings and cancellations on their sessions and lessons; a family hears
-when someone else (a coach, the front desk) cancels for them. Nobody is told about their own
-action. Each toast goes to one user's own stream, so a name in it reaches only people who may
-read it.
+A coach hears of new bookings and of cancellations on their sessions and lessons, whoever made
+them (with who, when it was not the family); a family hears when someone else (a coach, the
+front desk) cancels for them. Nobody is told about their own action. The front desk hears of
+new bookings from its live feed (bookings.live.desk), one push for all of its screens.
+Each toast goes to one user's own stream, so a name in it reaches only people who may read it.
 """
 
 from __future__ import annotations
@@ -40,17 +41,34 @@ def for_reservation(
     title: str,
     starts_at: datetime,
     tz: tzinfo,
+    tell_coaches: bool = True,
 ) -> list[Note]:
-    """The toasts of a reservation or lesson made (active) or cancelled."""
+    """The toasts of a reservation or lesson made (active) or cancelled. `tell_coaches`: False
+    when the whole session was called off (its coaches hear that once, see for_session)."""
     when = starts_at.astimezone(tz).strftime("%a %H:%M")
+    coaches = sorted(coach_user_ids - {actor_id}) if tell_coaches else []
     if active:
         text = f"New booking: {first_name}, {when} {title}"
-        return [Note(uid, text) for uid in sorted(coach_user_ids - {actor_id})]
+        return [Note(uid, text) for uid in coaches]
     if actor_id in family:
         text = f"Cancelled: {first_name}, {when} {title}"
-        return [Note(uid, text) for uid in sorted(coach_user_ids - {actor_id})]
-    text = f"{actor_name(actor_id)} cancelled {title} on {when} for {first_name}."
-    return [Note(uid, text) for uid in sorted(family)]
+        return [Note(uid, text) for uid in coaches]
+    # Someone else cancelled (the front desk, a coach): the family and the coaches hear who.
+    who = actor_name(actor_id)
+    told = [
+        Note(uid, f"{who} cancelled {title} on {when} for {first_name}.") for uid in sorted(family)
+    ]
+    told += [Note(uid, f"{who} cancelled {first_name}, {when} {title}") for uid in coaches]
+    return told
+
+
+def for_session(
+    *, actor_id: int | None, coach_user_ids: set[int], title: str, starts_at: datetime, tz: tzinfo
+) -> list[Note]:
+    """A whole session called off: its coaches hear it once (the families, each their own)."""
+    when = starts_at.astimezone(tz).strftime("%a %H:%M")
+    text = f"{actor_name(actor_id)} cancelled the session {title} on {when}."
+    return [Note(uid, text) for uid in sorted(coach_user_ids - {actor_id})]
 
 
 def for_announcement(announcement_id: int) -> tuple[set[int], list[Note]] | None:

@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from bookings.live import notes
 from bookings.live.changes import Change, merge_all
-from bookings.models import GuardianLink, IndividualBooking, Player
+from bookings.models import Attendance, GuardianLink, IndividualBooking, Player
 from realtime.events import Event, Routing, router
 from scheduling.models import Academy, Coach, GroupSession, SessionType, StaffAssignment
 
@@ -33,7 +33,22 @@ class SessionFacts:
     academy_id: int
     starts_at: datetime
     title: str
+    cancelled: bool
     coach_users: dict[int, int] = field(default_factory=dict)  # coach id -> user id
+
+
+@dataclass
+class LessonFacts:
+    academy_id: int
+    starts_at: datetime
+    coach_id: int
+
+
+@dataclass
+class AttendanceFacts:
+    player_id: int
+    session_id: int | None
+    lesson_id: int | None
 
 
 @dataclass
@@ -50,18 +65,30 @@ class PlayerFacts:
 
 
 class Facts:
-    """What a batch's events name, read once: sessions, players, coaches' academies."""
+    """What a batch's events name, read once: sessions, lessons, players, coaches' academies,
+    and the attendances that ratings are of."""
 
     def __init__(self, events: list[Event]) -> None:
+        attendance_ids = {e.data["attendance"] for e in events if e.name == "feedback"}
+        self.attendances = _read_attendances(attendance_ids)
         session_ids: set[int] = set()
+        lesson_ids: set[int] = set()
         player_ids: set[int] = set()
         coach_ids: set[int] = set()
+        for a in self.attendances.values():
+            player_ids.add(a.player_id)
+            if a.session_id is not None:
+                session_ids.add(a.session_id)
+            if a.lesson_id is not None:
+                lesson_ids.add(a.lesson_id)
         for event in events:
             data = event.data
             if "session" in data:
                 session_ids.add(data["session"])
             if event.name == "session":
                 session_ids.add(data["id"])
+            if event.name == "attendance" and "lesson" in data:
+                lesson_ids.add(data["lesson"])
             if "player" in data:
                 player_ids.add(data["player"])
             player_ids.update(data.get("players", ()))
@@ -69,6 +96,7 @@ class Facts:
                 coach_ids.add(data["coach"])
         self.sessions = _read_sessions(session_ids)
         self.players = _read_players(player_ids)
+        self.lessons = _read_lessons(lesson_ids)
         self.coach_academy = dict(
             Coach.objects.filter(pk__in=coach_ids).values_list("id", "academy_id")
         )
@@ -76,9 +104,10 @@ class Facts:
 
 def _read_sessions(ids: set[int]) -> dict[int, SessionFacts]:
     found: dict[int, SessionFacts] = {}
-    for pk, academy_id, starts_at, title, coach_id, user_id in _rows(_SESSIONS_SQL, ids):
+    for pk, academy_id, starts_at, title, status, coach_id, user_id in _rows(_SESSIONS_SQL, ids):
         if pk not in found:
-            found[pk] = SessionFacts(academy_id, _moment(starts_at), title)
+            cancelled = status == GroupSession.Status.CANCELLED
+            found[pk] = SessionFacts(academy_id, _moment(starts_at), title, cancelled)
         if coach_id is not None:
             found[pk].coach_users[coach_id] = user_id
     return found
@@ -92,6 +121,20 @@ def _read_players(ids: set[int]) -> dict[int, PlayerFacts]:
         if guardian_id is not None:
             found[pk].guardian_ids.add(guardian_id)
     return found
+
+
+def _read_lessons(ids: set[int]) -> dict[int, LessonFacts]:
+    rows = IndividualBooking.objects.filter(pk__in=ids).values_list(
+        "id", "academy_id", "starts_at", "coach_id"
+    )
+    return {pk: LessonFacts(academy_id, at, coach_id) for pk, academy_id, at, coach_id in rows}
+
+
+def _read_attendances(ids: set[int]) -> dict[int, AttendanceFacts]:
+    rows = Attendance.objects.filter(pk__in=ids).values_list(
+        "id", "player_id", "session_id", "lesson_id"
+    )
+    return {pk: AttendanceFacts(player, session, lesson) for pk, player, session, lesson in rows}
 
 
 def _rows(sql: str, ids: set[int]) -> list[tuple[Any, ...]]:
@@ -116,7 +159,7 @@ def _moment(value: datetime | str) -> datetime:
 
 # A session's title is its own or its type's; its coaches with their users, one row each.
 _SESSIONS_SQL = f"""
-    SELECT s.id, s.academy_id, s.starts_at, COALESCE(NULLIF(s.title, ''), t.name),
+    SELECT s.id, s.academy_id, s.starts_at, COALESCE(NULLIF(s.title, ''), t.name), s.status,
         a.coach_id, c.user_id
     FROM {GroupSession._meta.db_table} s
     JOIN {SessionType._meta.db_table} t ON t.id = s.session_type_id
@@ -196,6 +239,7 @@ class _Router:
         if change is None:
             return
         change.occupancy_only = True
+        change.activity = True
         player = self._family_of(data["player"], change)
         self.changes.append(change)
         session = self.facts.sessions[data["session"]]
@@ -209,7 +253,73 @@ class _Router:
                 title=session.title,
                 starts_at=session.starts_at,
                 tz=academy(session.academy_id).tz,
+                tell_coaches=not session.cancelled,
             )
+
+    def _session_cancelled(self, data: dict) -> None:
+        change = self._session_change(data["session"])
+        session = self.facts.sessions.get(data["session"])
+        if change is None or session is None:
+            return
+        change.activity = change.occupancy_only = change.marks_only = True
+        change.days = set()  # the session's own event re-renders where it showed
+        self.changes.append(change)
+        self.routing.notes += notes.for_session(
+            actor_id=data["actor"],
+            coach_user_ids=set(session.coach_users.values()),
+            title=session.title,
+            starts_at=session.starts_at,
+            tz=academy(session.academy_id).tz,
+        )
+
+    def _attendance(self, data: dict) -> None:
+        """A check-in mark: the card on the coach's day and the calendars (occupancy only: the
+        session's card), the front desk, the family's lists, the coach's dashboard."""
+        change = self._mark_change(data.get("session"), data.get("lesson"))
+        if change is not None:
+            change.attendance = change.activity = True
+            self._family_of(data["player"], change)
+            self.changes.append(change)
+
+    def _feedback(self, data: dict) -> None:
+        """A rating: the coach's dashboard, the front desk's feed, the family's lists."""
+        attendance = self.facts.attendances.get(data["attendance"])
+        if attendance is None:
+            return  # gone with its attendance
+        change = self._mark_change(attendance.session_id, attendance.lesson_id)
+        if change is not None:
+            change.days = set()  # no calendar shows ratings
+            change.group_sessions = change.lessons = False
+            change.feedback = change.activity = True
+            self._family_of(attendance.player_id, change)
+            self.changes.append(change)
+
+    def _goal(self, data: dict) -> None:
+        change = Change(
+            data["academy"], coach_ids=set(data["coaches"]), occupancy_only=True, marks_only=True
+        )
+        change.goals = True
+        change.goal_player_ids = set(data["players"])
+        for player_id in data["players"]:
+            player = self.facts.players.get(player_id)
+            if player is not None:
+                change.goal_guardian_ids |= player.guardian_ids
+        self.changes.append(change)
+
+    def _mark_change(self, session_id: int | None, lesson_id: int | None) -> Change | None:
+        """What a mark or rating of a session's or a lesson's attendee touches: that session's
+        card (occupancy only) or that lesson's day, and its coaches."""
+        if session_id is not None:
+            change = self._session_change(session_id)
+        else:
+            lesson = self.facts.lessons.get(lesson_id or 0)
+            if lesson is None:
+                return None
+            change = Change(lesson.academy_id, lessons=True, coach_ids={lesson.coach_id})
+            change.add_times(academy(lesson.academy_id).tz, lesson.starts_at)
+        if change is not None:
+            change.occupancy_only = change.marks_only = True
+        return change
 
     def _session(self, data: dict) -> None:
         change = self._session_change(data["id"], data["academy"])
@@ -224,7 +334,7 @@ class _Router:
             self.changes.append(change)
 
     def _lesson(self, data: dict) -> None:
-        change = Change(data["academy"], lessons=True, coach_ids={data["coach"]})
+        change = Change(data["academy"], lessons=True, coach_ids={data["coach"]}, activity=True)
         change.add_times(academy(data["academy"]).tz, *_moments(data["times"]))
         player = self._family_of(data["player"], change)
         self.changes.append(change)

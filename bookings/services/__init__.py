@@ -6,6 +6,9 @@ hear of the writes through model signals after COMMIT (bookings.live.capture), s
 never broadcast themselves.
 """
 
+from bookings.services.attendance import attendance_mark, attendance_walk_in
+from bookings.services.feedback import feedback_save
+from bookings.services.goals import GoalPlan, goal_create, goal_step, goal_update
 from bookings.services.lessons import individual_booking_cancel, individual_booking_create
 from bookings.services.reservations import reservation_cancel, reservation_create
 from bookings.services.sessions import (
@@ -15,6 +18,13 @@ from bookings.services.sessions import (
 )
 
 __all__ = [
+    "GoalPlan",
+    "attendance_mark",
+    "attendance_walk_in",
+    "feedback_save",
+    "goal_create",
+    "goal_step",
+    "goal_update",
     "group_session_cancel",
     "group_session_create",
     "group_session_update",

@@ -13,6 +13,7 @@ from bookings.access import Principal, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
 from bookings.models import IndividualBooking, Player
+from bookings.services.activity import Verb, record
 from bookings.services.common import (
     check_cutoff,
     mark_cancelled,
@@ -104,6 +105,14 @@ def individual_booking_create(
                 )
         except IntegrityError as exc:  # the exclusion constraints, the last guard
             raise BookingError("slot_taken") from exc
+        record(
+            verb=Verb.BOOKED,
+            academy_id=booking.academy_id,
+            actor_id=actor.pk,
+            at=now,
+            player_id=player.pk,
+            lesson_id=booking.pk,
+        )
         remember(actor, idempotency_key, "individual_booking_create", booking)
     return booking
 
@@ -131,4 +140,12 @@ def individual_booking_cancel(
         mark_cancelled(booking, actor, now)
         if not family:  # a family knows what it did itself
             emails.lesson_cancelled(booking=booking, actor=actor)
+        record(
+            verb=Verb.CANCELLED,
+            academy_id=booking.academy_id,
+            actor_id=actor.pk,
+            at=now,
+            player_id=booking.player_id,
+            lesson_id=booking.pk,
+        )
     return booking

@@ -14,6 +14,7 @@ from bookings.access import Principal, coaches_session, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
 from bookings.models import Player, SessionReservation
+from bookings.services.activity import Verb, record
 from bookings.services.common import (
     abandon,
     check_cutoff,
@@ -78,36 +79,57 @@ def reservation_create(
         if player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk):
             raise BookingError("player_busy")
 
-        if previous is not None:
-            # Reactivate rather than add a row: one history per (session, player).
-            reservation = previous
-            reservation.status = SessionReservation.Status.RESERVED
-            reservation.reserved_by = actor
-            reservation.cancelled_by = None
-            reservation.cancelled_at = None
-            reservation.save(
-                update_fields=[
-                    "status",
-                    "reserved_by",
-                    "cancelled_by",
-                    "cancelled_at",
-                    "updated_at",
-                ]
-            )
-        else:
-            try:
-                reservation = SessionReservation.objects.create(
-                    session=session, player=player, reserved_by=actor
-                )
-            except IntegrityError as exc:
-                # The partial unique constraint, the last guard (for a writer that skipped the
-                # player's lock). The operation is refused and rolled back as a whole, so no
-                # savepoint is needed around the insert.
-                abandon()
-                raise BookingError("already_reserved") from exc
-        reservation.session = session  # the locked copy, fresh, for the caller's answer
-        _count(session, +1)
+        reservation = take_spot(session, player, actor, previous)
+        record(
+            verb=Verb.BOOKED,
+            academy_id=session.academy_id,
+            actor_id=actor.pk,
+            at=now,
+            player_id=player.pk,
+            session_id=session.pk,
+        )
         remember(actor, idempotency_key, "reservation_create", reservation)
+    return reservation
+
+
+def take_spot(
+    session: GroupSession,
+    player: Player,
+    actor: User,
+    previous: SessionReservation | None,
+) -> SessionReservation:
+    """Write the player's reservation and count it, once every check has passed, under the
+    player's and the session's locks (a booking and a walk-in share this). `previous`: the
+    player's last reservation of this session, cancelled, to reactivate."""
+    if previous is not None:
+        # Reactivate rather than add a row: one history per (session, player).
+        reservation = previous
+        reservation.status = SessionReservation.Status.RESERVED
+        reservation.reserved_by = actor
+        reservation.cancelled_by = None
+        reservation.cancelled_at = None
+        reservation.save(
+            update_fields=[
+                "status",
+                "reserved_by",
+                "cancelled_by",
+                "cancelled_at",
+                "updated_at",
+            ]
+        )
+    else:
+        try:
+            reservation = SessionReservation.objects.create(
+                session=session, player=player, reserved_by=actor
+            )
+        except IntegrityError as exc:
+            # The partial unique constraint, the last guard (for a writer that skipped the
+            # player's lock). The operation is refused and rolled back as a whole, so no
+            # savepoint is needed around the insert.
+            abandon()
+            raise BookingError("already_reserved") from exc
+    reservation.session = session  # the locked copy, fresh, for the caller's answer
+    _count(session, +1)
     return reservation
 
 
@@ -144,4 +166,12 @@ def reservation_cancel(
         _count(session, -1)
         if not family:  # a family knows what it did itself
             emails.reservation_cancelled(reservation=reservation, actor=actor)
+        record(
+            verb=Verb.CANCELLED,
+            academy_id=session.academy_id,
+            actor_id=actor.pk,
+            at=now,
+            player_id=reservation.player_id,
+            session_id=session.pk,
+        )
     return reservation

@@ -20,9 +20,12 @@ from django.utils import timezone
 from bookings import emails, selectors
 from bookings.access import Principal, coaches_session
 from bookings.errors import BookingError
+from bookings.live.capture import session_cancelled
 from bookings.locks import Locked, lock
 from bookings.models import SessionReservation
+from bookings.services.activity import Verb, record
 from bookings.services.common import mark_cancelled
+from realtime.publisher import send_on_commit
 from scheduling.models import Academy, Coach, Court, GroupSession, SessionType, StaffAssignment
 
 
@@ -155,4 +158,14 @@ def group_session_cancel(
         session.version += 1
         session.save(update_fields=["status", "cancelled_at", "reserved_count", "version"])
         emails.session_cancelled(session=session, actor=actor)
+        # One line in the log for the whole session (not one per reservation), and one toast
+        # for its coaches, who otherwise hear of each reservation (bookings.live.routing).
+        record(
+            verb=Verb.SESSION_CANCELLED,
+            academy_id=session.academy_id,
+            actor_id=actor.pk,
+            at=now,
+            session_id=session.pk,
+        )
+        send_on_commit(session_cancelled(session.pk, actor.pk))
     return session

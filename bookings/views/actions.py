@@ -1,4 +1,4 @@
-"""Reserve, book and cancel: parse, call a service, answer.
+"""Reserve, book and cancel; check in and move a goal on: parse, call a service, answer.
 
 HTMX requests get out-of-band fragments back (the page's live fragments re-rendered, the
 message next to what was clicked, a status line); plain form posts get a redirect with a
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +25,7 @@ from bookings import services
 from bookings.access import Action, can, principal_for
 from bookings.dates import MAX_DAYS_AWAY
 from bookings.errors import MESSAGES, BookingError
-from bookings.models import IndividualBooking, Player, SessionReservation
+from bookings.models import Goal, IndividualBooking, Player, SessionReservation
 from bookings.views.act_form import nonce_oob
 from bookings.views.requests import SignedInRequest
 from config.security import local_path
@@ -262,3 +263,61 @@ def session_cancel(request: SignedInRequest) -> HttpResponse:
         return f"Cancelled the session {session.display_title}, {when}; its players were told."
 
     return _run(request, f"msg-session-{session.pk}", action)
+
+
+MARK_WORDS = {"present": "checked in", "late": "checked in, late", "absent": "marked absent"}
+
+
+def _parse_mark(raw: str) -> tuple[str, int, str]:
+    """`<group|lesson>:<reservation or lesson id>:<present|late|absent>` as the buttons send it."""
+    parts = raw.split(":")
+    if len(raw) > 40 or len(parts) != 3 or parts[0] not in ("group", "lesson"):
+        raise BadInput("That check-in is malformed.")
+    if not (parts[1].isascii() and parts[1].isdigit()) or parts[2] not in MARK_WORDS:
+        raise BadInput("That check-in is malformed.")
+    return parts[0], int(parts[1]), parts[2]
+
+
+@require_POST
+@login_required
+def attendance_mark(request: SignedInRequest) -> HttpResponse:
+    """One tap on a coach's day: an attendee present, late or absent."""
+    try:
+        kind, ident, status = _parse_mark(request.POST.get("mark", ""))
+    except BadInput as error:
+        return _bad_input(request, error)
+    if kind == "group":
+        reservation = get_object_or_404(
+            SessionReservation.objects.select_related("session", "player"), pk=ident
+        )
+        mark = partial(services.attendance_mark, reservation=reservation)
+        player = reservation.player
+    else:
+        lesson = get_object_or_404(IndividualBooking.objects.select_related("player"), pk=ident)
+        mark = partial(services.attendance_mark, lesson=lesson)
+        player = lesson.player
+
+    def action() -> str:
+        mark(actor=request.user, status=status)
+        return f"{player.full_name}: {MARK_WORDS[status]}."
+
+    return _run(request, f"msg-mark-{kind}-{ident}", action)
+
+
+@require_POST
+@login_required
+def goal_step(request: SignedInRequest) -> HttpResponse:
+    """+10 % or -10 % on a goal, from the coach's dashboard: `<goal id>:<step>`."""
+    goal_text, _, step_text = request.POST.get("step", "").partition(":")
+    digits = step_text.removeprefix("-")
+    if not (goal_text.isascii() and goal_text.isdigit() and len(goal_text) <= 12):
+        return _bad_input(request, BadInput("That goal is malformed."))
+    if not (digits.isascii() and digits.isdigit() and int(digits) <= 100):
+        return _bad_input(request, BadInput("That step is malformed."))
+    goal = get_object_or_404(Goal, pk=int(goal_text))
+
+    def action() -> str:
+        done = services.goal_step(actor=request.user, goal=goal, step=int(step_text))
+        return f"{done.title}: {done.progress} %."
+
+    return _run(request, f"msg-goal-{goal.pk}", action)

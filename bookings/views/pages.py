@@ -17,6 +17,8 @@ from bookings.access import Role
 from bookings.context import Viewer, academies_of, forget_viewer, home_url_for, viewer_for
 from bookings.dates import parse_date
 from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
+from bookings.live.dashboard import Goals
+from bookings.live.desk import DeskDay, DeskFeed
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.lists import OwnerList, Reservations, Schedule
 from bookings.models import Player
@@ -82,7 +84,9 @@ def player_home(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request, Role.PLAYER)
     player = _own_player(request, viewer)
     tab = _tab(request)
-    context = page_fragments(request, {"list": _list(tab).of_player(player.pk)})
+    context = page_fragments(
+        request, {"list": _list(tab).of_player(player.pk), "goals": Goals.of_player(player.pk)}
+    )
     return render(
         request,
         "bookings/home.html",
@@ -109,7 +113,8 @@ def parent_home(request: HttpRequest) -> HttpResponse:
     tab = _tab(request)
     kind = _list(tab)
     shown = kind.of_player(child.pk) if child else kind.of_family(request.user.pk or 0)
-    context = page_fragments(request, {"list": shown})
+    goals = Goals.of_player(child.pk) if child else Goals.of_family(request.user.pk or 0)
+    context = page_fragments(request, {"list": shown, "goals": goals})
     return render(
         request,
         "bookings/home.html",
@@ -286,13 +291,30 @@ def coach_schedule(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def staff_home(request: HttpRequest) -> HttpResponse:
+    """The front desk: the day live (sessions, occupancy, check-in), the academy's recent
+    changes with a toast for each new booking, the player search and the coaches."""
     viewer = viewer_for(request, Role.STAFF)
+    academy = viewer.academy
+    day = _day_param(request, academy.tz)
     query = request.GET.get("q", "")[:80]
-    results = selectors.find_players(viewer.academy.pk, query) if query else []
+    results = selectors.find_players(academy.pk, query) if query else []
+    context = page_fragments(
+        request, {"day": DeskDay(academy.pk, day), "feed": DeskFeed(academy.pk)}
+    )
     return render(
         request,
         "bookings/staff_home.html",
-        {"query": query, "results": results, "academy": viewer.academy},
+        {
+            **context,
+            "query": query,
+            "results": results,
+            "academy": academy,
+            "day": day,
+            "today": timezone.localdate(timezone.now(), academy.tz),
+            "prev_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "coaches": Coach.objects.filter(academy=academy, is_active=True),
+        },
     )
 
 
@@ -317,7 +339,9 @@ def _staff_player(request: HttpRequest, player_id: int) -> tuple[Viewer, Player]
 def staff_player(request: HttpRequest, player_id: int) -> HttpResponse:
     _, player = _staff_player(request, player_id)
     tab = _tab(request)
-    context = page_fragments(request, {"list": _list(tab).of_player(player.pk)})
+    context = page_fragments(
+        request, {"list": _list(tab).of_player(player.pk), "goals": Goals.of_player(player.pk)}
+    )
     return render(
         request,
         "bookings/home.html",

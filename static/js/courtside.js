@@ -58,6 +58,7 @@
     box.appendChild(item);
     setTimeout(function () { item.remove(); }, 8000);
   }
+  window.courtsideToast = toast;  // for page scripts that toast what a live push brought (desk.js)
 
   function announce(text) {
     var region = document.getElementById("live-announcer");

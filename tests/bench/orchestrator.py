@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import procs
-from tests.bench.stats import delivery, push_latency, ratio, refetch_latency, summary_ms
+from tests.bench.stats import (
+    delivery,
+    push_latency,
+    ratio,
+    refetch_latency,
+    summary_ms,
+    time_pages,
+    timed,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -55,6 +63,7 @@ class Plan:
     race_seconds: float
     render_repeats: int
     big_sessions: int = 1050  # group sessions in the big academy's week (render times)
+    history_sessions: int = 2000  # a coach's year, for the dashboard's rows (10 attendees each)
     wait_restart: bool = False  # after the reconnection test, wait for the new worker
     step_scale: float = 1.0  # how long this plan's steps take, against the full plan's
     # As README deploys it on 2 cores: 4 workers, so a dead one drops a quarter of the sockets
@@ -111,6 +120,7 @@ SMOKE = Plan(
     race_seconds=1.5,
     render_repeats=1,
     big_sessions=70,
+    history_sessions=60,
     step_scale=0.1,
     max_level_changes=2,
     deadline=100.0,
@@ -308,6 +318,11 @@ class Bench:
         )
         self.specs = data.viewer_specs(self.world, self.max_viewers)
         self.results["setup"]["data_s"] = round(time.time() - t0, 1)
+        from tests.bench import history
+
+        t0 = time.time()
+        self.history = history.build(sessions=self.plan.history_sessions)
+        self.results["setup"]["history_s"] = round(time.time() - t0, 1)
         self.results["data"] = {
             "day": self.world.day.isoformat(),
             "day_sessions": len(self.world.day_sessions),
@@ -1068,38 +1083,21 @@ class Bench:
             "staff calendar week page (big academy)": (f"/staff/calendar/?date={mon}", cookies[0]),
             "coach calendar week page (big academy)": (f"/coach/schedule/?date={mon}", cookies[1]),
         }
-        out["http"] = {}
-        for label, (path, cookie) in pages.items():
-            times, size, status = [], 0, 0
-            conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
-            for i in range(reps + 1):
-                t0 = time.perf_counter()
-                conn.request("GET", path, headers={"Cookie": cookie})
-                response = conn.getresponse()
-                body = response.read()
-                status = response.status
-                if response.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
-                if i:
-                    times.append(time.perf_counter() - t0)
-                size = len(body)
-            conn.close()
-            out["http"][label] = {"path": path, "status": status, "bytes": size, **self._med(times)}
-            log(
-                f"http {label}: {status}, median {out['http'][label]['median_ms']} ms, {size} bytes"
-            )
+        out["http"] = time_pages(HOST, self.port, pages, reps)
+        for label, page in out["http"].items():
+            median, size = page["median_ms"], page["bytes"]
+            log(f"http {label}: {page['status']}, median {median} ms, {size} bytes")
+        from tests.bench import history
+
+        out["dashboard"] = dash = history.measure(self.history, self.port, reps)
+        for label, push in dash["push"].items():
+            log(f"push of a {label}: median {push['cpu_ms']['median_ms']} ms of server CPU")
+        log(f"burst: {dash['burst']}")
         return out
 
     @staticmethod
     def _med(times: list[float]) -> dict[str, Any]:
-        from tests.bench.stats import pct
-
-        return {
-            "runs": len(times),
-            "median_ms": round(statistics.median(times) * 1000, 1) if times else None,
-            "p95_ms": round(pct(times, 95) * 1000, 1) if times else None,
-        }
+        return timed(times)
 
     # -- collaboration: presence and announcements ------------------------------------------
 

@@ -99,6 +99,21 @@ def goals(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 last is not None and last <= 1.0 and rec["all_back"],
             )
         )
+    dash = r.get("render", {}).get("dashboard")
+    if dash:
+        page = dash["http"]["coach dashboard"]["median_ms"]
+        rows.append(
+            ("coach dashboard page, a year of history", "<= 200 ms", f"{page} ms", page <= 200)
+        )
+        worst = max(push["dashboard_cpu_ms"]["median_ms"] for push in dash["push"].values())
+        rows.append(
+            (
+                "a push to the dashboard (check-in, rating, goal), server CPU",
+                "<= 20 ms",
+                f"{worst} ms (the dearest)",
+                worst <= 20,
+            )
+        )
     return rows
 
 
@@ -482,7 +497,7 @@ def _render(ren: dict[str, Any], add: Any, out: list[str]) -> None:
 
 def _collab(c: dict[str, Any], add: Any, out: list[str]) -> None:
     add(
-        f"\n### 7. Collaboration, with {c['viewers']:,} viewers open "
+        f"\n### 8. Collaboration, with {c['viewers']:,} viewers open "
         f"({c['viewers_of_the_day_grid']:,} of them on the day grid)\n"
     )
     t = Table(out, "what", "told", "p50 ms", "p99 ms", "max ms")
@@ -512,6 +527,56 @@ def _collab(c: dict[str, Any], add: Any, out: list[str]) -> None:
     )
 
 
+def _dashboard(d: dict[str, Any], add: Any, out: list[str]) -> None:
+    h = d["history"]
+    add(
+        f"\n### 7. The coach's dashboard and the front desk, a coach with a year of history "
+        f"({h['sessions']:,} sessions, {h['attendances']:,} check-ins, {h['ratings']:,} ratings, "
+        f"{h['log_lines']:,} log lines, {h['goals']} goals)\n"
+    )
+    t = Table(out, "what", "bytes", "median ms", "p95 ms", "runs")
+    for label, f in d["fragments"].items():
+        t.row(
+            f"render `{f['key']}`: {label}",
+            f"{f['bytes']:,}",
+            f["median_ms"],
+            f["p95_ms"],
+            f["runs"],
+        )
+    for label, page in d["http"].items():
+        t.row(
+            f"GET `{page['path']}` ({page['status']}): {label}",
+            f"{page['bytes']:,}",
+            page["median_ms"],
+            page["p95_ms"],
+            page["runs"],
+        )
+    for label, push in d["push"].items():
+        dash, cpu = push["dashboard_cpu_ms"], push["cpu_ms"]
+        panels = [k for k in push["fragments"] if k.startswith("coach")]
+        t.row(
+            f"push of a {label} to the dashboard: routing + {len(panels)} panels, server CPU",
+            "",
+            dash["median_ms"],
+            dash["p95_ms"],
+            dash["runs"],
+        )
+        each = ", ".join(f"`{k}` {ms}" for k, ms in push["fragments"].items())
+        t.row(
+            f"same, everything it touched (routing {push['routing_ms']}; {each})",
+            "",
+            cpu["median_ms"],
+            cpu["p95_ms"],
+            cpu["runs"],
+        )
+    b = d["burst"]
+    add(
+        f"\nA burst: {b['check_ins']} check-ins from {b['tablets']} tablets at once "
+        f"({b['seconds']} s) rendered the coach's figures {b['renders_of_the_figures']} times "
+        "(the publisher coalesces what queues while it renders).\n"
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
@@ -534,6 +599,8 @@ def markdown(r: dict[str, Any]) -> str:
         _reconnect(recs, add, out)
     if r.get("render"):
         _render(r["render"], add, out)
+        if r["render"].get("dashboard"):
+            _dashboard(r["render"]["dashboard"], add, out)
     if r.get("collab"):
         _collab(r["collab"], add, out)
     return "\n".join(out) + "\n"

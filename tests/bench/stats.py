@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import math
+import statistics
+import time
 from bisect import bisect_right
 from collections import defaultdict
 from typing import Any
@@ -173,4 +176,39 @@ def ratio(other: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     for q in ("p50", "p99"):
         if other.get(q) and base.get(q):
             out[q] = round(other[q] / base[q], 2)
+    return out
+
+
+def timed(times: list[float]) -> dict[str, Any]:
+    """Runs, median and p95 in milliseconds of values in seconds (render and page times)."""
+    return {
+        "runs": len(times),
+        "median_ms": round(statistics.median(times) * 1000, 1) if times else None,
+        "p95_ms": round(pct(times, 95) * 1000, 1) if times else None,
+    }
+
+
+def time_pages(
+    host: str, port: int, pages: dict[str, tuple[str, str]], reps: int
+) -> dict[str, dict[str, Any]]:
+    """GET each page (label -> (path, cookie)) reps + 1 times on one keep-alive connection, the
+    first to warm up: its status, size and times."""
+    out = {}
+    for label, (path, cookie) in pages.items():
+        times, size, status = [], 0, 0
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        for i in range(reps + 1):
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers={"Cookie": cookie})
+            response = conn.getresponse()
+            body = response.read()
+            status = response.status
+            if response.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+            if i:
+                times.append(time.perf_counter() - t0)
+            size = len(body)
+        conn.close()
+        out[label] = {"path": path, "status": status, "bytes": size, **timed(times)}
     return out

@@ -24,10 +24,11 @@ PAGES = [
     ("player-schedule", "player", "/player/schedule/", PHONE),
     ("parent-home", "parent", "/parent/", PHONE),
     ("parent-schedule", "parent", "/parent/schedule/", TABLET),
+    ("coach-dashboard", "coach", "/coach/dashboard/", TABLET),
     ("coach-home", "coach", "/coach/", TABLET),
     ("coach-full-schedule", "coach", "/coach/?tab=full", TABLET),
     ("coach-schedule", "coach", "/coach/schedule/", TABLET),
-    ("staff-home", "staff", "/staff/?q=a", TABLET),
+    ("staff-home", "staff", "/staff/", TABLET),
     ("staff-calendar", "staff", "/staff/calendar/", TABLET),
     ("login", None, "/login/", PHONE),
 ]

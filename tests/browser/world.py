@@ -29,8 +29,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from bookings.models import GuardianLink, Player
-from bookings.services import individual_booking_create, reservation_create
+from bookings.models import GuardianLink, Player, SessionReservation
+from bookings.services import attendance_mark, individual_booking_create, reservation_create
 from scheduling.models import (
     Academy,
     Coach,
@@ -247,6 +247,7 @@ class _World:
         out["desk_cancel"] = self.session(
             t.place("group"), [p["isla"]], book_as=self.users["parent"]
         )
+        out["desk_feed"] = self.session(t.place("group"), [p["isla"]])
         # The fault tests' crowd: one day of its own, every session on it nearly full.
         out["crowd"] = self.crowd_day()
         # Collaboration (presence, holds, optimistic actions): days and places of their own.
@@ -257,6 +258,9 @@ class _World:
         out["double_click"] = self.session(t.place("group"), [p["sofia"]], spots=4)
         self.second_coach()
         out["days"] = [day.isoformat() for day in t.days]
+        # Two sessions of the coach's that have begun (the only ones before now): check-in on
+        # the tablet, and a rating. Not in `days`: they are no place to book.
+        out["past"] = self.past()
         return out
 
     # -- people and places -------------------------------------------------------------------
@@ -484,6 +488,46 @@ class _World:
         for day in self.timetable.shared:
             at = self.timetable.group_places(day)[2]
             self.group(at, self.types["Cardio tennis"], coach=self.elena, court=1, filled=3)
+
+    def past(self) -> dict[str, Any]:
+        """Two Junior squads of the coach's: `checkin` began 90 minutes ago, Oliver and Isla
+        booked, nobody checked in yet; `rated` began 3 hours ago (they never overlap), Oliver
+        checked in, so his family may rate it. Booked through the services two days before."""
+        start = (self.now - timedelta(minutes=90)).replace(second=0, microsecond=0)
+        out = {}
+        for name, at, keys in (
+            ("checkin", start, ["oliver", "isla"]),
+            ("rated", start - timedelta(minutes=90), ["oliver"]),
+        ):
+            kind = self.types["Junior squad"]
+            session = GroupSession.objects.create(
+                academy=self.academy,
+                session_type=kind,
+                court=self.courts[2],
+                starts_at=at,
+                ends_at=at + timedelta(minutes=kind.duration_minutes),
+                capacity=kind.default_capacity,
+            )
+            StaffAssignment.objects.create(session=session, coach=self.sam)
+            booked = {
+                key: reservation_create(
+                    player=self.players[key],
+                    session=session,
+                    actor=self.users["staff"],
+                    now=at - timedelta(days=2),
+                ).pk
+                for key in keys
+            }
+            session.refresh_from_db()
+            out[name] = {**self.describe_session(session, []), "reservations": booked}
+        mark = attendance_mark(
+            actor=self.sam.user,
+            reservation=SessionReservation.objects.get(pk=out["rated"]["reservations"]["oliver"]),
+            status="present",
+            now=self.now,
+        )
+        out["rated"]["attendance"] = mark.pk
+        return out
 
     def describe_session(self, s: GroupSession, players: list[Player]) -> dict[str, Any]:
         local = timezone.localtime(s.starts_at, self.tz)

@@ -25,7 +25,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.errors import BookingError
+from bookings.management import history
 from bookings.models import (
+    Activity,
+    Attendance,
+    Feedback,
+    Goal,
     GuardianLink,
     InboxItem,
     IndividualBooking,
@@ -164,13 +169,20 @@ FAMILIES = [
         ["Beatriz", "Tomás"],
     ),
     ("Evans", [("gareth.evans", "Gareth", "father")], ["Megan", "Rhys"]),
+    # A coach who is also a parent: one login, two roles (the "View as" switcher).
+    ("Becker", [("tom.becker", "Tom", "father")], ["Mila"]),
 ]
+# Children with a login of their own (their guardians act for them too): first name -> (username,
+# age).
+CHILD_LOGINS = {"Oliver": ("oliver", 14)}
 
 LOGINS = [
     ("player", "an adult player with reservations and a lesson"),
-    ("parent", "a parent of three children"),
-    ("coach", "a coach with sessions today"),
-    ("staff", "front-desk staff of the academy"),
+    ("parent", "a parent of three children (Oliver has a login of his own)"),
+    ("oliver", "a 14-year-old player with his own login; his mother is `parent`"),
+    ("coach", "a coach: dashboard with weeks of history, check-in on My day"),
+    ("tom.becker", "a coach who is also a parent (switch with View as)"),
+    ("staff", "front-desk staff: today live, recent changes, coaches' dashboards"),
     ("admin", "superuser: everything, and /admin/"),
 ]
 
@@ -207,13 +219,15 @@ class Command(BaseCommand):
         names = {"staff", "admin"} | {username for username, *_ in COACHES}
         names |= {username for username, *_ in ADULTS if username}
         names |= {username for _, parents, _ in FAMILIES for username, *_ in parents}
+        names |= {username for username, _ in CHILD_LOGINS.values()}
         return names
 
     def delete_previous(self) -> None:
         academy = Academy.objects.filter(slug=SLUG).first()
         if academy is not None:
-            # Lessons and sessions first: they PROTECT the coaches, types and courts that
-            # deleting the academy cascades to.
+            # The log first, in one statement (nothing refers to it); then lessons and sessions:
+            # they PROTECT the coaches, types and courts that deleting the academy cascades to.
+            Activity.objects.filter(academy=academy).delete()
             IndividualBooking.objects.filter(academy=academy).delete()
             GroupSession.objects.filter(academy=academy).delete()
             academy.delete()
@@ -278,6 +292,21 @@ class Command(BaseCommand):
         self.make_sessions()
         self.make_reservations()
         self.make_lessons()
+        history.build(
+            academy=self.academy,
+            coaches=list(self.coaches.values()),
+            demo_coach=self.coaches["coach"],
+            staff_user=self.staff_user,
+            courts=self.courts,
+            types=self.types,
+            adults=self.adults,
+            children=self.children,
+            adult_types=ADULT_TYPES,
+            weekday=WEEKDAY_TIMETABLE,
+            weekend=WEEKEND_TIMETABLE,
+            now=self.now,
+            rng=self.rng,
+        )
         self.make_announcements()
         # The desk's cancellations and messages above are the demo's history, not news: nobody
         # is emailed about them. What you do as staff or coach is (printed by `send_mail`).
@@ -332,13 +361,24 @@ class Command(BaseCommand):
         self.player_user = self.adults[0].user
 
         self.children: list[Player] = []
+        User = get_user_model()
         for surname, parents, children in FAMILIES:
             parent_users = [
-                (self.user(username, first, surname), relationship)
+                # A coach who is a parent too keeps the one login.
+                (
+                    User.objects.filter(username=username).first()
+                    or self.user(username, first, surname),
+                    relationship,
+                )
                 for username, first, relationship in parents
             ]
             for first in children:
-                child = self.player(None, first, surname, rng.randint(6, 16))
+                age = rng.randint(6, 16)
+                login = None
+                if first in CHILD_LOGINS:
+                    username, age = CHILD_LOGINS[first]
+                    login = self.user(username, first, surname)
+                child = self.player(login, first, surname, age)
                 self.children.append(child)
                 for parent, relationship in parent_users:
                     GuardianLink.objects.create(
@@ -574,8 +614,13 @@ class Command(BaseCommand):
             f"  {reservations.filter(status='reserved').count()} reservations "
             f"({reservations.filter(status='cancelled').count()} cancelled), "
             f"{IndividualBooking.objects.filter(academy=a).count()} private lessons",
+            f"  {Attendance.objects.filter(player__academy=a).count()} check-ins over "
+            f"{history.HISTORY_DAYS // 7} weeks, "
+            f"{Feedback.objects.filter(attendance__player__academy=a).count()} ratings, "
+            f"{Goal.objects.filter(academy=a).count()} goals, "
+            f"{Activity.objects.filter(academy=a).count()} lines of recent changes",
             f"Logins (password '{PASSWORD}'):",
-            *(f"  {username:<8} {what}" for username, what in LOGINS),
+            *(f"  {username:<10} {what}" for username, what in LOGINS),
             "The parent's calendar address (or make one on the account page):",
             f"  {settings.SITE_URL}{reverse('calendar_feed', args=[self.feed_token])}",
         ]
