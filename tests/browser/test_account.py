@@ -76,7 +76,7 @@ def test_a_parent_subscribes_and_hears_of_a_cancellation_by_the_desk(
     home = windows.open("parent", "/parent/?tab=reservations", label="parent-home")
     home.get_by_role("link", name="Hannah Wright").click()  # the name in the header
     expect(home.get_by_role("heading", level=1)).to_have_text("Your account")
-    feed = home.locator("article.feed", has_text="My children's bookings")
+    feed = home.locator("article.calendar-feed", has_text="My children's bookings")
     feed.get_by_role("button", name="Make a calendar address").click()
     expect(status(home)).to_contain_text("Your calendar address is ready")
     address = home.get_by_label("Your calendar address (shown only now)")

@@ -162,8 +162,8 @@ def test_the_indicator_says_offline_within_a_second_and_is_absent_elsewhere(  # 
     context.set_offline(False)
     expect(indicator).to_have_text("Live", timeout=15_000)
     # Pages without live updates show no indicator at all (not "Connecting…" forever).
-    desk = windows.open("staff", "/staff/?q=a")
-    expect(desk.locator("#live-indicator")).to_be_hidden()
+    account = windows.open("staff", "/account/")
+    expect(account.locator("#live-indicator")).to_be_hidden()
     login = windows.users.browser.new_page()
     try:
         login.goto(windows.users.stack.url + "/login/")
