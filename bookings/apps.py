@@ -7,6 +7,6 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         # Declare what is live: the fragment kinds, what each write says, how it is routed.
-        from bookings.live import calendars, capture, grids, lists, routing  # noqa: F401
+        from bookings.live import calendars, capture, grids, lists, routing, schedule  # noqa: F401
 
         capture.connect()

@@ -23,8 +23,18 @@ ROLE_HOMES = {
 ROLE_LINKS = {
     Role.PLAYER: [("player_home", "My sessions"), ("player_schedule", "Book")],
     Role.PARENT: [("parent_home", "My family"), ("parent_schedule", "Book")],
-    Role.COACH: [("coach_home", "My day"), ("coach_schedule", "Calendar")],
-    Role.STAFF: [("staff_home", "Front desk"), ("staff_calendar", "Calendar")],
+    Role.COACH: [
+        ("coach_home", "My day"),
+        ("coach_schedule", "Calendar"),
+        ("coach_sessions", "Sessions"),
+        ("my_hours", "My hours"),
+    ],
+    Role.STAFF: [
+        ("staff_home", "Front desk"),
+        ("staff_calendar", "Calendar"),
+        ("staff_sessions", "Sessions"),
+        ("staff_coaches", "Coaches"),
+    ],
 }
 
 

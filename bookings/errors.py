@@ -26,6 +26,20 @@ MESSAGES = {
     "bad_times": "A session must end after it starts.",
     "coach_inactive": "That coach is not active.",
     "busy": "The academy is busy right now; please try again in a moment.",
+    "not_eligible": "This session is not open to this player.",
+    "session_not_full": "There is a free spot: reserve it instead of joining the waiting list.",
+    "already_waiting": "This player is already on the waiting list for this session.",
+    "not_waiting": "This player is not on the waiting list for this session.",
+    "offer_lapsed": "The spot offered to this player was not taken in time; it went to the "
+    "next player on the waiting list.",
+    "stale": "Someone else saved this session since you opened it.",
+    "coach_away": "The coach is away at that time.",
+    "moves_booked": "Sessions with reservations would move to a new time; confirm to move them.",
+    "series_empty": "No session falls between those dates on that weekday.",
+    "series_too_long": "A series can run for at most a year.",
+    "bad_dates": "The last day must not be before the first.",
+    "availability_overlap": "That overlaps another of the coach's windows for this lesson type.",
+    "session_started": "A session that has started can only have its notes changed.",
 }
 
 

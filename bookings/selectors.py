@@ -7,11 +7,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from bookings.models import GuardianLink, IndividualBooking, Player, SessionReservation
-from scheduling.models import Academy, Coach, Court, GroupSession, SessionType
+from bookings.models import (
+    GuardianLink,
+    IndividualBooking,
+    Player,
+    SessionReservation,
+    WaitlistEntry,
+)
+from scheduling.models import Academy, Coach, CoachTimeOff, Court, GroupSession, SessionType
 from scheduling.slots import Interval, Slot, day_bounds, generate_slots
 
 RECENT_DAYS = 14  # "My schedule" shows this much of the past
@@ -20,10 +26,11 @@ UPCOMING_DAYS = 60  # and this much of the future
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of a schedule: a group session reservation or an individual lesson."""
+    """One line of a schedule: a group session reservation, an individual lesson, or a place on
+    a group session's waiting list (waiting, or offered a spot until `until`)."""
 
-    kind: str  # "group" or "lesson"
-    pk: int  # the reservation's or booking's id
+    kind: str  # "group", "lesson", "waiting" or "offered"
+    pk: int  # the reservation's, booking's or waiting list entry's id
     title: str
     starts_at: datetime
     ends_at: datetime
@@ -33,6 +40,24 @@ class Entry:
     court: str
     colour: str
     cancellable: bool  # by the family: in the future and before the academy's cut-off
+    session_id: int = 0  # group kinds: the session
+    coach_id: int = 0  # lessons: the coach
+    position: int = 0  # waiting: 1 for the first in line
+    until: datetime | None = None  # offered: held until then
+
+    @property
+    def on_waitlist(self) -> bool:
+        return self.kind in ("waiting", "offered")
+
+    @property
+    def place(self) -> str:
+        return ordinal(self.position)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def family_players(user_id: int) -> list[Player]:
@@ -47,7 +72,8 @@ def family_players(user_id: int) -> list[Player]:
 def schedule_entries(
     player_ids: Iterable[int], *, now: datetime | None = None, upcoming_only: bool = False
 ) -> list[Entry]:
-    """Active reservations and lessons of these players, oldest first (three queries)."""
+    """Active reservations, lessons and waiting list places of these players, oldest first
+    (four queries)."""
     now = now or timezone.now()
     ids = list(player_ids)
     since = now if upcoming_only else now - timedelta(days=RECENT_DAYS)
@@ -86,6 +112,27 @@ def schedule_entries(
                 court=s.court.name if s.court else "",
                 colour=s.session_type.colour,
                 cancellable=s.academy.cancellable_online(s.starts_at, now),
+                session_id=s.pk,
+            )
+        )
+    for w in _waitlist_places(ids, now, until):
+        s = w.session
+        entries.append(
+            Entry(
+                kind=w.status,
+                pk=w.pk,
+                title=s.display_title,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                player_id=w.player_id,
+                player_name=w.player.full_name,
+                coach_names=", ".join(c.display_name for c in s.coaches.all()),
+                court=s.court.name if s.court else "",
+                colour=s.session_type.colour,
+                cancellable=True,  # leaving the list is always possible
+                session_id=s.pk,
+                position=w.ahead or 0,
+                until=w.offered_until,
             )
         )
     for b in lessons:
@@ -102,10 +149,56 @@ def schedule_entries(
                 court=b.court.name if b.court else "",
                 colour=b.session_type.colour,
                 cancellable=b.academy.cancellable_online(b.starts_at, now),
+                coach_id=b.coach_id,
             )
         )
     entries.sort(key=lambda e: (e.starts_at, e.kind, e.pk))
     return entries
+
+
+def _waitlist_places(ids: list[int], now: datetime, until: datetime) -> list[WaitlistEntry]:
+    """The players' open waiting list entries of sessions still to come, each with its place
+    in the queue (`ahead`: 1 for the first waiting; offered entries are out of the queue)."""
+    place = (
+        WaitlistEntry.objects.filter(
+            session=OuterRef("session"), status=WaitlistEntry.Status.WAITING, id__lte=OuterRef("id")
+        )
+        .values("session")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return list(
+        WaitlistEntry.objects.filter(
+            player_id__in=ids,
+            status__in=WaitlistEntry.OPEN,
+            session__status=GroupSession.Status.SCHEDULED,
+            session__starts_at__gte=now,
+            session__starts_at__lt=until,
+        )
+        .annotate(ahead=Subquery(place))
+        .select_related("player", "session__session_type", "session__court")
+        .prefetch_related(Prefetch("session__coaches", queryset=Coach.objects.order_by("id")))
+    )
+
+
+def closed_types(players: list[Player], on: date) -> dict[int, list[int]]:
+    """For each player, the group session types of their academy they may not join on `on`
+    (one query): what the pages mark as "not open to" them."""
+    academy_ids = {p.academy_id for p in players}
+    types = [
+        t
+        for t in SessionType.objects.filter(academy_id__in=academy_ids, kind=SessionType.Kind.GROUP)
+        if t.has_audience
+    ]
+    return {
+        p.pk: [
+            t.pk
+            for t in types
+            if t.academy_id == p.academy_id
+            and t.refusal(first_name=p.first_name, birth_date=p.birth_date, level=p.level, on=on)
+        ]
+        for p in players
+    }
 
 
 @dataclass
@@ -125,15 +218,21 @@ class SessionView:
     booked: int
     cancelled: bool = False
     attendees: list[tuple[int, str]] = field(default_factory=list)  # (reservation id, name)
+    held: int = 0  # spots offered to waiting players
+    waiting: int = 0
+    type_id: int = 0
+    audience: str = ""  # who the type is for ("Ages 8-17"), "" for anyone
+    series_id: int | None = None
+    notes: str = ""
 
     @property
     def spots_left(self) -> int:
-        return max(self.capacity - self.booked, 0)
+        return max(self.capacity - self.booked - self.held, 0)
 
     @property
     def occupancy(self) -> str:
         """Seed 001's colour bands: green below 60 %, amber below 100 %, red when full."""
-        if self.capacity == 0 or self.booked >= self.capacity:
+        if self.capacity == 0 or self.booked + self.held >= self.capacity:
             return "full"
         return "busy" if self.booked / self.capacity >= 0.6 else "open"
 
@@ -196,6 +295,12 @@ def sessions_between(
                 capacity=s.capacity,
                 booked=s.reserved_count,
                 attendees=[(r.pk, r.player.full_name) for r in s.active_reservations],
+                held=s.held_count,
+                waiting=s.waiting_count,
+                type_id=s.session_type_id,
+                audience=s.session_type.audience,
+                series_id=s.series_id,
+                notes=s.notes,
             )
         )
     if include_lessons:
@@ -340,6 +445,21 @@ def court_clash(
         .select_related("session_type")
         .first()
     )
+
+
+def coach_away(coach_id: int, start: datetime, end: datetime) -> CoachTimeOff | None:
+    """The coach's time off overlapping [start, end), if any."""
+    return CoachTimeOff.objects.filter(
+        coach_id=coach_id, starts_at__lt=end, ends_at__gt=start
+    ).first()
+
+
+def describe_time_off(away: CoachTimeOff, tz: tzinfo) -> str:
+    """ "Coaching at a tournament, Tue 24 Nov 00:00 to Wed 25 Nov 00:00"."""
+    start, end = away.starts_at.astimezone(tz), away.ends_at.astimezone(tz)
+    until = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%a %-d %b %H:%M}"
+    when = f"{start:%a %-d %b %H:%M} to {until}"
+    return f"{away.reason}, {when}" if away.reason else when
 
 
 def describe_use(use: GroupSession | IndividualBooking, tz: tzinfo) -> str:

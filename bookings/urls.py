@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bookings.views import actions, auth, pages
+from bookings.views import actions, auth, hours, pages, schedule
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -13,12 +13,40 @@ urlpatterns = [
     path("parent/schedule/", pages.parent_schedule, name="parent_schedule"),
     path("coach/", pages.coach_home, name="coach_home"),
     path("coach/schedule/", pages.coach_schedule, name="coach_schedule"),
+    path("coach/sessions/", schedule.coach_sessions, name="coach_sessions"),
+    path("coach/hours/", hours.my_hours, name="my_hours"),
     path("staff/", pages.staff_home, name="staff_home"),
     path("staff/calendar/", pages.staff_calendar, name="staff_calendar"),
+    path("staff/sessions/", schedule.staff_sessions, name="staff_sessions"),
+    path("staff/sessions/new/", schedule.session_new, name="session_new"),
+    path("staff/series/<int:series_id>/", schedule.series_detail, name="series_detail"),
+    path("staff/coaches/", hours.staff_coaches, name="staff_coaches"),
     path("staff/players/<int:player_id>/", pages.staff_player, name="staff_player"),
     path("staff/players/<int:player_id>/book/", pages.staff_player_book, name="staff_player_book"),
+    path("sessions/<int:session_id>/edit/", schedule.session_edit, name="session_edit"),
+    path(
+        "sessions/<int:session_id>/cancel-following/",
+        schedule.series_cancel_following,
+        name="series_cancel",
+    ),
+    path("coaches/<int:coach_id>/hours/", hours.coach_hours, name="coach_hours"),
+    path("coaches/<int:coach_id>/hours/windows/", hours.window_add, name="window_add"),
+    path(
+        "coaches/<int:coach_id>/hours/windows/<int:window_id>/remove/",
+        hours.window_remove,
+        name="window_remove",
+    ),
+    path("coaches/<int:coach_id>/hours/away/", hours.away_add, name="away_add"),
+    path(
+        "coaches/<int:coach_id>/hours/away/<int:away_id>/remove/",
+        hours.away_remove,
+        name="away_remove",
+    ),
     path("reserve/", actions.reserve, name="reserve"),
     path("book/", actions.book, name="book"),
     path("cancel/", actions.cancel, name="cancel"),
     path("sessions/cancel/", actions.session_cancel, name="session_cancel"),
+    path("waitlist/join/", actions.waitlist_join, name="waitlist_join"),
+    path("waitlist/leave/", actions.waitlist_leave, name="waitlist_leave"),
+    path("waitlist/claim/", actions.waitlist_claim, name="waitlist_claim"),
 ]

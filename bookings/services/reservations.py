@@ -1,38 +1,31 @@
-"""Reserving a spot in a group session, and cancelling it."""
+"""Reserving a spot in a group session, and cancelling it (which fills the spot from the
+waiting list in the same transaction: bookings.services.waitlist)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from bookings.access import Principal, coaches_session, may_book_for
 from bookings.errors import BookingError
 from bookings.locks import lock
-from bookings.models import Player, SessionReservation
+from bookings.models import Player, SessionReservation, WaitlistEntry
 from bookings.services.common import (
-    abandon,
+    activate_reservation,
     check_cutoff,
+    check_eligible,
+    latest_reservation,
     mark_cancelled,
+    move_counts,
     player_busy,
     remember,
     replayed,
 )
+from bookings.services.waitlist import open_entry, settle
 from scheduling.models import GroupSession
-
-
-def _count(session: GroupSession, delta: int) -> None:
-    """Move the session's reserved count (and version) under its row lock. An UPDATE without a
-    model signal: the reservation's own save already tells live pages what happened, and a
-    session save would say the session itself changed."""
-    GroupSession.objects.filter(pk=session.pk).update(
-        reserved_count=F("reserved_count") + delta, version=F("version") + 1
-    )
-    session.reserved_count += delta
-    session.version += 1
 
 
 def reservation_create(
@@ -43,6 +36,8 @@ def reservation_create(
     idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> SessionReservation:
+    """Reserve a spot (the player, a guardian, staff). A player offered a spot from the waiting
+    list claims it here: the held spot is theirs."""
     principal = Principal.load(actor)
     if not may_book_for(principal, player):
         raise BookingError("not_allowed")
@@ -58,6 +53,7 @@ def reservation_create(
             return replay
 
         now = now or timezone.now()
+        settled = settle(session, now=now)  # a lapsed offer is passed on before anyone else
         if session.is_cancelled:
             raise BookingError("session_cancelled")
         if session.starts_at <= now:
@@ -65,47 +61,31 @@ def reservation_create(
         if not privileged and session.starts_at > session.academy.horizon(now):
             raise BookingError("beyond_horizon")
 
-        previous = (
-            SessionReservation.objects.filter(session=session, player=player)
-            .order_by("-id")
-            .first()
-        )
+        previous = latest_reservation(session, player)
         if previous is not None and previous.is_active:
             raise BookingError("already_reserved", existing=previous)
-        if session.is_full:
+        check_eligible(player, session)
+        entry = open_entry(session, player)
+        claims_offer = entry is not None and entry.status == WaitlistEntry.Status.OFFERED
+        if session.is_full and not claims_offer:
+            if any(lapsed.player_id == player.pk for lapsed in settled.expired):
+                raise BookingError("offer_lapsed")
             raise BookingError("session_full")
         if player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk):
             raise BookingError("player_busy")
 
-        if previous is not None:
-            # Reactivate rather than add a row: one history per (session, player).
-            reservation = previous
-            reservation.status = SessionReservation.Status.RESERVED
-            reservation.reserved_by = actor
-            reservation.cancelled_by = None
-            reservation.cancelled_at = None
-            reservation.save(
-                update_fields=[
-                    "status",
-                    "reserved_by",
-                    "cancelled_by",
-                    "cancelled_at",
-                    "updated_at",
-                ]
-            )
-        else:
-            try:
-                reservation = SessionReservation.objects.create(
-                    session=session, player=player, reserved_by=actor
-                )
-            except IntegrityError as exc:
-                # The partial unique constraint, the last guard (for a writer that skipped the
-                # player's lock). The operation is refused and rolled back as a whole, so no
-                # savepoint is needed around the insert.
-                abandon()
-                raise BookingError("already_reserved") from exc
+        reservation = activate_reservation(session, player, actor, previous)
         reservation.session = session  # the locked copy, fresh, for the caller's answer
-        _count(session, +1)
+        if entry is not None:  # never both reserved and waiting
+            entry.status = WaitlistEntry.Status.PROMOTED
+            entry.ended_by = actor
+            entry.save(update_fields=["status", "ended_by", "updated_at"])
+        move_counts(
+            session,
+            reserved=+1,
+            held=-1 if claims_offer else 0,
+            waiting=-1 if entry is not None and not claims_offer else 0,
+        )
         remember(actor, idempotency_key, "reservation_create", reservation)
     return reservation
 
@@ -140,5 +120,6 @@ def reservation_cancel(
         if not privileged:
             check_cutoff(session.starts_at, session.academy, now)
         mark_cancelled(reservation, actor, now)
-        _count(session, -1)
+        move_counts(session, reserved=-1)
+        settle(session, now=now)  # the freed spot goes to the waiting list, in this transaction
     return reservation

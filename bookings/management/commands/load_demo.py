@@ -10,6 +10,7 @@ The demo users exist only because this command made them; migrations never creat
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
@@ -31,7 +32,10 @@ from bookings.services import (
     individual_booking_create,
     reservation_cancel,
     reservation_create,
+    series_create,
+    waitlist_join,
 )
+from bookings.services.sessions import SessionPlan
 from scheduling.models import (
     Academy,
     Coach,
@@ -39,6 +43,8 @@ from scheduling.models import (
     CoachTimeOff,
     Court,
     GroupSession,
+    Level,
+    SessionSeries,
     SessionType,
     StaffAssignment,
     StaffMember,
@@ -68,6 +74,32 @@ GROUP_TYPES = [
     ("Mini tennis", 45, 6, "#f59e0b", True),
     ("Adult drills", 90, 10, "#2563eb", False),
     ("Cardio tennis", 60, 12, "#dc2626", False),
+]
+# Who each group type is for: (min age, max age, min level); None: no limit.
+AUDIENCES = {
+    "Junior squad": (8, 17, None),
+    "Mini tennis": (4, 9, None),
+    "Adult drills": (18, None, Level.IMPROVER),
+    "Cardio tennis": (16, None, None),
+}
+# The demo parent's children, with fixed ages so that one of them (Freddie, 7) shows a type
+# that is not open to him. Other children's ages are drawn at random.
+FIXED_AGES = {("Wright", "Oliver"): 14, ("Wright", "Isla"): 11, ("Wright", "Freddie"): 7}
+
+# Weekly series for the term, on courts and at times the daily timetable leaves free:
+# (title, type, weekday, start, court, weeks, skipped week, notes).
+SERIES = [
+    (
+        "Performance squad",
+        "Junior squad",
+        1,
+        "18:30",
+        "Court 2",
+        15,
+        7,
+        "Selected juniors: match play and serve work. Bring two rackets.",
+    ),
+    ("Saturday mini tennis", "Mini tennis", 5, "12:00", "Court 3", 12, None, ""),
 ]
 ADULT_TYPES = {name for name, *_, for_children in GROUP_TYPES if not for_children}
 LESSON_TYPES = [("Private lesson 60 min", 60, "#7c3aed"), ("Private lesson 30 min", 30, "#db2777")]
@@ -206,6 +238,7 @@ class Command(BaseCommand):
             # deleting the academy cascades to.
             IndividualBooking.objects.filter(academy=academy).delete()
             GroupSession.objects.filter(academy=academy).delete()
+            SessionSeries.objects.filter(academy=academy).delete()
             academy.delete()
         User = get_user_model()
         User.objects.filter(
@@ -244,6 +277,7 @@ class Command(BaseCommand):
         }
         self.types = {}
         for name, minutes, capacity, colour, _ in GROUP_TYPES:
+            min_age, max_age, min_level = AUDIENCES[name]
             self.types[name] = SessionType.objects.create(
                 academy=self.academy,
                 name=name,
@@ -251,6 +285,9 @@ class Command(BaseCommand):
                 duration_minutes=minutes,
                 default_capacity=capacity,
                 colour=colour,
+                min_age=min_age,
+                max_age=max_age,
+                min_level=min_level,
             )
         for name, minutes, colour in LESSON_TYPES:
             self.types[name] = SessionType.objects.create(
@@ -265,8 +302,10 @@ class Command(BaseCommand):
         self.make_availability()
         self.make_time_off()
         self.make_players()
+        self.make_series()
         self.make_sessions()
         self.make_reservations()
+        self.make_waitlist()
         self.make_lessons()
 
     def user(self, username: str, first: str, last: str, **extra):
@@ -312,7 +351,7 @@ class Command(BaseCommand):
         for username, first, last in ADULTS:
             user = self.user(username, first, last) if username else None
             age = rng.randint(22, 60)
-            self.adults.append(self.player(user, first, last, age))
+            self.adults.append(self.player(user, first, last, age, rng.randint(2, 5)))
         self.player_user = self.adults[0].user
 
         self.children: list[Player] = []
@@ -322,7 +361,8 @@ class Command(BaseCommand):
                 for username, first, relationship in parents
             ]
             for first in children:
-                child = self.player(None, first, surname, rng.randint(6, 16))
+                age = FIXED_AGES.get((surname, first)) or rng.randint(6, 16)
+                child = self.player(None, first, surname, age, rng.randint(1, 4))
                 self.children.append(child)
                 for parent, relationship in parent_users:
                     GuardianLink.objects.create(
@@ -331,17 +371,60 @@ class Command(BaseCommand):
         self.parent_user = get_user_model().objects.get(username="parent")
         self.parent_children = list(Player.objects.filter(guardians=self.parent_user))
 
-    def player(self, user, first: str, last: str, age: int) -> Player:
-        birth_date = self.today - timedelta(days=age * 365 + self.rng.randint(0, 364))
+    def player(self, user, first: str, last: str, age: int, level: int) -> Player:
+        # A birthday 30 to 330 days ago: the age holds for every session of the demo.
+        birth_date = self.today - timedelta(days=age * 365 + self.rng.randint(30, 330))
         return Player.objects.create(
-            academy=self.academy, user=user, first_name=first, last_name=last, birth_date=birth_date
+            academy=self.academy,
+            user=user,
+            first_name=first,
+            last_name=last,
+            birth_date=birth_date,
+            level=level,
         )
+
+    def make_series(self) -> None:
+        """The term's weekly series, through the service as the front desk makes them: each
+        by the first coach free at every one of its times."""
+        self.series_sessions: list[GroupSession] = []
+        for title, type_name, weekday, start, court, weeks, skip, notes in SERIES:
+            first = self.today + timedelta(days=(weekday - self.today.weekday()) % 7 or 7)
+            session_type = self.types[type_name]
+            starts_at = _at(first, start, self.tz)
+            until = first + timedelta(weeks=weeks - 1)
+            skipped = [first + timedelta(weeks=skip)] if skip is not None else []
+            for coach in self.coaches.values():
+                plan = SessionPlan(
+                    session_type=session_type,
+                    starts_at=starts_at,
+                    ends_at=starts_at + timedelta(minutes=session_type.duration_minutes + 30),
+                    capacity=session_type.default_capacity,
+                    court=self.courts[court],
+                    coaches=[coach],
+                    title=title,
+                    notes=notes,
+                )
+                try:
+                    series = series_create(
+                        academy=self.academy,
+                        plan=plan,
+                        until=until,
+                        skip=skipped,
+                        actor=self.staff_user,
+                    )
+                except BookingError:
+                    continue  # this coach is away or teaching at one of its times
+                self.series_sessions += list(series.occurrences.all())
+                break
 
     def make_sessions(self) -> None:
         """Two weeks of the timetable, a few slots dropped, each with one or two free coaches."""
         rng = self.rng
         busy: dict[int, list[tuple[datetime, datetime]]] = {
-            coach.pk: list(coach.time_off.values_list("starts_at", "ends_at"))
+            coach.pk: [
+                *coach.time_off.values_list("starts_at", "ends_at"),
+                *coach.group_sessions.values_list("starts_at", "ends_at"),  # the series'
+            ]
             for coach in self.coaches.values()
         }
         sam = self.coaches["coach"]
@@ -381,18 +464,37 @@ class Command(BaseCommand):
                     StaffAssignment.objects.create(session=session, coach=coach)
                     busy[coach.pk].append((starts_at, ends_at))
                 self.sessions.append(session)
+        soon = self.today + timedelta(days=DAYS)
+        self.sessions += [
+            s for s in self.series_sessions if s.starts_at.astimezone(self.tz).date() <= soon
+        ]
+        self.sessions.sort(key=lambda s: (s.starts_at, s.pk))
+
+    def eligible(self, player: Player, session: GroupSession) -> bool:
+        return (
+            session.session_type.refusal(
+                first_name=player.first_name,
+                birth_date=player.birth_date,
+                level=player.level,
+                on=session.starts_at.astimezone(self.tz).date(),
+            )
+            is None
+        )
 
     def make_reservations(self) -> None:
         rng = self.rng
         upcoming = [s for s in self.sessions if s.starts_at > self.now + timedelta(days=1)]
 
         # The demo logins first, through the service as the desk would book them.
-        adult_sessions = [s for s in upcoming if s.session_type.name in ADULT_TYPES]
+        adult_sessions = [
+            s for s in upcoming if s.session_type.name in ADULT_TYPES and s.series_id is None
+        ]
         for session in adult_sessions[:: max(len(adult_sessions) // 4, 1)][:4]:
             reservation_create(player=self.adults[0], session=session, actor=self.staff_user)
         junior_sessions = [s for s in upcoming if s.session_type.name not in ADULT_TYPES]
         for index, child in enumerate(self.parent_children):
-            for session in junior_sessions[index * 3 :: 9][:2]:
+            theirs = [s for s in junior_sessions if self.eligible(child, s)]
+            for session in theirs[index * 3 :: 9][:2]:
                 reservation_create(player=child, session=session, actor=self.staff_user)
 
         # The other few hundred are written directly: the service costs ~15 ms a call, which
@@ -428,6 +530,8 @@ class Command(BaseCommand):
                 too_many = per_player[player.pk] >= MAX_PER_PLAYER
                 if clash or too_many or (session.pk, player.pk) in taken:
                     continue
+                if not self.eligible(player, session):
+                    continue
                 rows.append(
                     SessionReservation(session=session, player=player, reserved_by=self.staff_user)
                 )
@@ -460,6 +564,50 @@ class Command(BaseCommand):
             .order_by("starts_at")
         )
         group_session_cancel(session=rng.choice(list(cancellable)), actor=self.staff_user)
+
+    def make_waitlist(self) -> None:
+        """A full Junior squad session two to six days ahead with a waiting list: one of the
+        demo parent's children first in line, another child second. Cancel a reservation in it
+        (as staff, or as a family before the cut-off) and the first is promoted live."""
+        later = self.now + timedelta(days=2)
+        candidates = GroupSession.objects.filter(
+            academy=self.academy,
+            status=GroupSession.Status.SCHEDULED,
+            session_type__name="Junior squad",
+            starts_at__gt=later,
+            starts_at__lt=later + timedelta(days=4),
+            series__isnull=True,
+        ).order_by("starts_at")
+        for session in candidates:
+            if session.reservations.filter(player__in=self.parent_children).exists():
+                continue
+            others = [
+                c
+                for c in self.children
+                if c not in self.parent_children and self.eligible(c, session)
+            ]
+            self.rng.shuffle(others)
+            for child in others:  # fill it, as the front desk would
+                session.refresh_from_db()
+                if session.is_full:
+                    break
+                with contextlib.suppress(BookingError):
+                    reservation_create(player=child, session=session, actor=self.staff_user)
+            session.refresh_from_db()
+            if not session.is_full:
+                continue
+            waiting = []
+            for child, actor in [
+                *((c, self.parent_user) for c in self.parent_children),
+                *((c, self.staff_user) for c in others),
+            ]:
+                with contextlib.suppress(BookingError):
+                    waiting.append(waitlist_join(player=child, session=session, actor=actor))
+                if len(waiting) == 2:
+                    break
+            if waiting and waiting[0].player in self.parent_children:
+                self.waitlisted = session
+                return
 
     def make_lessons(self) -> None:
         """A handful of private lessons on free slots, as the front desk would book them."""
@@ -514,6 +662,7 @@ class Command(BaseCommand):
         today_sessions = sessions.filter(
             assignments__coach=coach, starts_at__gte=day_start, starts_at__lt=day_end
         )
+        waiting = getattr(self, "waitlisted", None)
         lines = [
             f"Loaded {a.name} ({a.time_zone}), slug {a.slug}:",
             f"  {a.coaches.count()} coaches, {a.courts.count()} courts, "
@@ -525,6 +674,13 @@ class Command(BaseCommand):
             f"  {reservations.filter(status='reserved').count()} reservations "
             f"({reservations.filter(status='cancelled').count()} cancelled), "
             f"{IndividualBooking.objects.filter(academy=a).count()} private lessons",
+            f"  {a.series.count()} weekly series; "
+            + (
+                f"a waiting list on {waiting.display_title} "
+                f"{waiting.starts_at.astimezone(self.tz):%a %-d %b %H:%M}"
+                if waiting
+                else "no waiting list"
+            ),
             f"Logins (password '{PASSWORD}'):",
             *(f"  {username:<8} {what}" for username, what in LOGINS),
         ]

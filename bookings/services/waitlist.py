@@ -1,0 +1,246 @@
+"""The waiting list of a full group session: joining it, leaving it, and who gets a freed spot.
+
+A spot frees when a reservation is cancelled, the capacity goes up, or an offered spot is
+declined or lapses. `settle` then gives it to the first waiting player who may take it, first
+come first served, in the same transaction as the change that freed it and under the session's
+row lock, so both commit or neither, and two freed spots never go to one player. Before the
+academy's cancellation cut-off the player is promoted at once (the family can still cancel
+online); inside it the academy chooses: promote, or offer the spot for a claim window
+(`Academy.late_waitlist`, `offer_minutes`). Nobody is promoted into a session that has started.
+
+An offer that lapses needs nobody's request: `settle` runs first in every operation that locks
+the session (reserve, cancel, join, leave, an edit), so a lapsed offer is expired and passed on
+the moment anyone touches the session, and `manage.py expire_waitlist_offers` (safe to run every
+minute from cron, and as often as you like) settles every session holding a lapsed offer.
+Both take the session's lock and re-read under it, so running them twice does nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from bookings.access import Principal, coaches_session, may_book_for
+from bookings.errors import BookingError
+from bookings.locks import lock
+from bookings.models import Player, SessionReservation, WaitlistEntry
+from bookings.services.common import (
+    activate_reservation,
+    check_eligible,
+    latest_reservation,
+    move_counts,
+    player_busy,
+    remember,
+    replayed,
+)
+from scheduling.models import GroupSession
+
+log = logging.getLogger(__name__)
+Status = WaitlistEntry.Status
+
+
+@dataclass
+class Settled:
+    """What one `settle` did."""
+
+    expired: list[WaitlistEntry] = field(default_factory=list)
+    promoted: list[WaitlistEntry] = field(default_factory=list)
+    offered: list[WaitlistEntry] = field(default_factory=list)
+
+
+def settle(session: GroupSession, *, now: datetime) -> Settled:
+    """Under the session's lock (the caller holds it; `session` is the locked row): expire
+    lapsed offers, then fill every free spot from the waiting list, in order. The counters
+    move in one UPDATE. Costs no query when nobody waits and nothing is offered."""
+    done = Settled()
+    if not (session.waiting_count or session.held_count):
+        return done
+    entries = list(
+        WaitlistEntry.objects.filter(session=session, status__in=WaitlistEntry.OPEN)
+        .select_related("player")
+        .order_by("id")
+    )
+    closed = session.is_cancelled or session.starts_at <= now
+    held = waiting = reserved = 0
+    for entry in entries:
+        lapsed = entry.offered_until is not None and entry.offered_until <= now
+        if entry.status == Status.OFFERED and (lapsed or closed):
+            _end(entry, Status.EXPIRED)
+            held -= 1
+            done.expired.append(entry)
+    free = session.capacity - session.reserved_count - session.held_count - held
+    if not closed:
+        auto = session.academy.promotes_automatically(session.starts_at, now)
+        for entry in entries:
+            if free <= 0:
+                break
+            if entry.status != Status.WAITING or not _may_take(entry.player, session):
+                continue  # the first waiting player who may take it: others keep their place
+            if auto:
+                previous = latest_reservation(session, entry.player)
+                activate_reservation(session, entry.player, entry.joined_by, previous)
+                _end(entry, Status.PROMOTED)
+                reserved += 1
+                done.promoted.append(entry)
+            else:
+                entry.status = Status.OFFERED
+                entry.offered_until = session.academy.offer_until(session.starts_at, now)
+                entry.save(update_fields=["status", "offered_until", "updated_at"])
+                held += 1
+                done.offered.append(entry)
+            waiting -= 1
+            free -= 1
+    if held or waiting or reserved:
+        move_counts(session, reserved=reserved, held=held, waiting=waiting)
+    for entry in [*done.promoted, *done.offered]:
+        tell_family(entry)
+    return done
+
+
+def _may_take(player: Player, session: GroupSession) -> bool:
+    """Eligible now (a birthday or a new level may have changed it) and free at that time."""
+    try:
+        check_eligible(player, session)
+    except BookingError:
+        return False
+    return not player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk)
+
+
+def _end(entry: WaitlistEntry, status: str, actor: User | None = None) -> None:
+    entry.status = status
+    entry.ended_by = actor
+    entry.save(update_fields=["status", "ended_by", "updated_at"])
+
+
+def tell_family(entry: WaitlistEntry) -> None:
+    """Where a promotion or an offer is told beyond the open pages (which hear of it from the
+    entry's own save: a toast, the family's lists). After COMMIT, once per entry and status.
+
+    The hook for the mail issue: bookings/mail.py queues the email here ("Isla has a spot in
+    Junior squad, Tue 17:00" / "a spot is yours until 15:30"), and the announcements inbox
+    (issue 11) files the same message here."""
+    transaction.on_commit(partial(_told, entry.pk, entry.status))
+
+
+def _told(entry_id: int, status: str) -> None:
+    log.info("waiting list: entry %s is %s (email and inbox hook)", entry_id, status)
+
+
+def open_entry(session: GroupSession, player: Player) -> WaitlistEntry | None:
+    """The player's waiting or offered entry in the session (under its lock), if any."""
+    if not (session.waiting_count or session.held_count):
+        return None
+    return WaitlistEntry.objects.filter(
+        session=session, player=player, status__in=WaitlistEntry.OPEN
+    ).first()
+
+
+def position(entry: WaitlistEntry) -> int:
+    """1 for the first waiting player (an offered one is no longer in the queue)."""
+    return WaitlistEntry.objects.filter(
+        session_id=entry.session_id, status=Status.WAITING, id__lte=entry.pk
+    ).count()
+
+
+# -- the operations ----------------------------------------------------------------------------
+
+
+def waitlist_join(
+    *,
+    player: Player,
+    session: GroupSession,
+    actor: User,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """Put a player on a full session's waiting list (the player, a guardian, staff)."""
+    principal = Principal.load(actor)
+    if not may_book_for(principal, player):
+        raise BookingError("not_allowed")
+    if player.academy_id != session.academy_id:
+        raise BookingError("wrong_academy")
+    privileged = principal.manages(session.academy_id)
+
+    with transaction.atomic():
+        locked = lock(players=[player.pk], sessions=[session.pk])
+        session = locked.sessions[session.pk]
+        replay = replayed(actor, idempotency_key, "waitlist_join", WaitlistEntry)
+        if replay is not None:
+            return replay
+        now = now or timezone.now()
+        settle(session, now=now)
+        if session.is_cancelled:
+            raise BookingError("session_cancelled")
+        if session.starts_at <= now:
+            raise BookingError("session_past")
+        if not privileged and session.starts_at > session.academy.horizon(now):
+            raise BookingError("beyond_horizon")
+        check_eligible(player, session)
+        if SessionReservation.objects.filter(
+            session=session, player=player, status=SessionReservation.Status.RESERVED
+        ).exists():
+            raise BookingError("already_reserved")
+        existing = open_entry(session, player)
+        if existing is not None:
+            raise BookingError("already_waiting", existing=existing)
+        if not session.is_full:
+            raise BookingError("session_not_full")
+        if player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk):
+            raise BookingError("player_busy")
+        entry = WaitlistEntry.objects.create(session=session, player=player, joined_by=actor)
+        entry.session = session
+        move_counts(session, waiting=+1)
+        remember(actor, idempotency_key, "waitlist_join", entry)
+    return entry
+
+
+def waitlist_leave(
+    *, player: Player, session: GroupSession, actor: User, now: datetime | None = None
+) -> WaitlistEntry:
+    """Take a player off the waiting list, or decline the spot offered to them (the family,
+    staff, the session's coach). A declined spot goes to the next player at once."""
+    principal = Principal.load(actor)
+    family = principal.acts_for(player.pk)
+    if not (family or principal.manages(session.academy_id) or coaches_session(principal, session)):
+        raise BookingError("not_allowed")
+
+    with transaction.atomic():
+        session = lock(sessions=[session.pk]).sessions[session.pk]
+        now = now or timezone.now()
+        entry = open_entry(session, player)
+        if entry is None:
+            raise BookingError("not_waiting")
+        offered = entry.status == Status.OFFERED
+        _end(entry, Status.LEFT, actor)
+        move_counts(session, held=-1 if offered else 0, waiting=0 if offered else -1)
+        settle(session, now=now)
+    entry.session = session
+    return entry
+
+
+def expire_offers(*, now: datetime | None = None) -> int:
+    """Settle every session holding a lapsed offer, each in a transaction of its own under its
+    lock (manage.py expire_waitlist_offers). Returns the offers expired. Idempotent: a session
+    another process settled meanwhile is found with nothing left to do."""
+    now = now or timezone.now()
+    session_ids = (
+        WaitlistEntry.objects.filter(status=Status.OFFERED, offered_until__lte=now)
+        .values_list("session_id", flat=True)
+        .distinct()
+    )
+    expired = 0
+    for session_id in sorted(set(session_ids)):
+        try:
+            with transaction.atomic():
+                session = lock(sessions=[session_id]).sessions.get(session_id)
+                if session is not None:
+                    expired += len(settle(session, now=now).expired)
+        except BookingError:
+            continue  # busy: whoever holds the lock settles it, or the next run does
+    return expired
