@@ -63,6 +63,10 @@ def reservation_create(
 
         previous = latest_reservation(session, player)
         if previous is not None and previous.is_active:
+            if any(e.player_id == player.pk for e in settled.promoted):
+                previous.session = session  # the waiting list just gave them this spot
+                remember(actor, idempotency_key, "reservation_create", previous)
+                return previous
             raise BookingError("already_reserved", existing=previous)
         check_eligible(player, session)
         entry = open_entry(session, player)

@@ -269,6 +269,10 @@ def group_session_update(
         raise BookingError("not_allowed")
     if staff:
         check_plan(session.academy, plan)
+    else:
+        # A coach changes the notes only: against the session as the caller read it (a save
+        # someone made since is no change of theirs).
+        _notes_only(session, plan_of(session), plan)
     with transaction.atomic():
         locked = _lock_plan(plan, session.pk) if staff else lock(sessions=[session.pk])
         session = locked.sessions[session.pk]
@@ -276,7 +280,7 @@ def group_session_update(
             raise BookingError("session_cancelled")
         stored = check_not_stale(session, plan, expected_version=expected_version, base=base)
         if not staff:
-            plan = _notes_only(session, stored, plan, base)
+            plan = replace(stored, notes=plan.notes)
         else:
             check_capacity(session, plan.capacity)
             check_free(plan, exclude_session=session.pk)
@@ -293,20 +297,12 @@ def group_session_update(
     return session
 
 
-def _notes_only(
-    session: GroupSession,
-    stored: SessionPlan,
-    plan: SessionPlan,
-    base: Mapping[str, str] | None,
-) -> SessionPlan:
-    """A coach's edit: the stored session with their notes. Changing anything else (against
-    what they were shown, or what is stored) is not theirs to do."""
+def _notes_only(session: GroupSession, read: SessionPlan, plan: SessionPlan) -> None:
+    """Refuse a coach's plan that changes anything but the notes of the session they read."""
     tz = session.academy.tz
-    mine = plan_values(plan, tz)
-    against = {**plan_values(stored, tz), **(base or {})}
-    if any(mine[name] != against[name] for name in PLAN_FIELDS if name != "notes"):
+    mine, theirs = plan_values(plan, tz), plan_values(read, tz)
+    if any(mine[name] != theirs[name] for name in PLAN_FIELDS if name != "notes"):
         raise BookingError("not_allowed", "A coach may change only the notes of a session.")
-    return replace(stored, notes=plan.notes)
 
 
 def cancel_locked(session: GroupSession, actor: User, now: datetime) -> None:
