@@ -29,11 +29,13 @@ from tests.factories import build_world, reserve
 # log includes BEGIN and COMMIT or ROLLBACK). A reservation is those two and 7 more: the
 # principal, the player's lock, the session's lock (with its academy and type), the previous
 # reservation, the overlap check, the insert or reactivation, the session's count. A
-# cancellation is 2 + 5: the principal, the session's lock, the reservation (with its player),
-# its update, the session's count. Who hears of it (coaches, guardians) is read after COMMIT, by
-# the publisher, outside the locks. (Before: 2 + 21 and 2 + 16, then 2 + 8 and 2 + 6.)
+# cancellation is 2 + 6: the principal, the session's waiting list (its players are locked with
+# the session, as a freed spot goes to the first of them in the same transaction), the session's
+# lock, the reservation (with its player), its update, the session's count. Who hears of it
+# (coaches, guardians) is read after COMMIT, by the publisher, outside the locks. (Before: 2 + 21
+# and 2 + 16, then 2 + 8 and 2 + 6, then 2 + 7 and 2 + 5 before the waiting list.)
 RESERVE = 2 + 7
-CANCEL = 2 + 5
+CANCEL = 2 + 6
 # The benchmark's most common outcome: the principal, the two locks, the previous reservation.
 REFUSED_FULL = 2 + 4
 

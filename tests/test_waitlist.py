@@ -433,14 +433,13 @@ class TestOffers:
         assert WaitlistEntry.objects.get(session=full, status=Status.OFFERED).player == queue[1]
         assert counts(full) == (3, 1, 1)
 
-    def test_a_lapsed_offer_passes_on_when_anyone_touches_the_session(
+    def test_a_lapsed_offer_cannot_be_claimed_and_passes_on_at_the_next_change(
         self, world, full, late, queue, offer_mode
     ):
         offer = self.offered(world, full, late)
         after = offer.offered_until + timedelta(seconds=1)
         parent = queue[0].guardians.get()
 
-        # Claiming too late: refused in plain words; the spot went to the next in line.
         refused(
             "offer_lapsed",
             reservation_create,
@@ -449,17 +448,27 @@ class TestOffers:
             actor=parent,
             now=after,
         )
-        # (The refusal rolled back the lazy expiry with it; the next toucher expires it.)
-        waitlist_join(player=world.child, session=full, actor=world.parent_user, now=after)
+        # Anything that may free a spot settles the list first (here: someone else leaves).
+        waitlist_leave(player=queue[2], session=full, actor=queue[2].guardians.get(), now=after)
 
         assert fresh(offer).status == Status.EXPIRED
         assert WaitlistEntry.objects.get(session=full, status=Status.OFFERED).player == queue[1]
+        assert counts(full) == (3, 1, 0)
 
     def test_the_last_offer_lapsing_frees_the_spot(self, world, full, late, offer_mode):
         waitlist_join(player=world.child, session=full, actor=world.parent_user, now=late)
         offer = self.offered(world, full, late)
         after = offer.offered_until + timedelta(seconds=1)
+        refused(
+            "session_full",
+            reservation_create,
+            player=world.player,
+            session=full,
+            actor=world.staff_user,
+            now=after,
+        )
 
+        expire_offers(now=after)
         reservation_create(player=world.player, session=full, actor=world.staff_user, now=after)
 
         assert fresh(offer).status == Status.EXPIRED
@@ -494,12 +503,32 @@ def test_capacity_cannot_drop_below_reservations_and_offers(world, full, late, q
 
 
 def test_a_refusal_writes_nothing_even_after_settling(world, full, late, queue, offer_mode):
-    """Refused operations roll back as a whole, the lazy expiry they ran included."""
+    """Refused operations roll back as a whole, the expiry their settling did included."""
     reservation_cancel(reservation=world.held[world.player.pk], actor=world.staff_user, now=late)
     offer = WaitlistEntry.objects.get(session=full, status=Status.OFFERED)
     after = offer.offered_until + timedelta(seconds=1)
 
     with pytest.raises(BookingError):
-        waitlist_join(player=world.child2, session=full, actor=world.parent_user, now=after)
+        group_session_update(
+            session=full,
+            plan=replace(plan_of(full), capacity=2),
+            actor=world.staff_user,
+            now=after,
+        )
 
     assert fresh(offer).status == Status.OFFERED
+
+
+def test_the_command_fills_a_spot_left_free_with_players_waiting(world, full, early, queue):
+    """A spot can be left free while players wait (say the first was busy then, and is free
+    again): the command gives it to them."""
+    lesson = book(world.coach2, queue[0], world.lesson_type, full.starts_at)
+    for p in queue[1:]:
+        waitlist_leave(player=p, session=full, actor=p.guardians.get(), now=early)
+    reservation_cancel(reservation=world.held[world.player.pk], actor=world.staff_user, now=early)
+    assert counts(full) == (3, 0, 1)
+    lesson.delete()
+
+    expire_offers(now=early)
+
+    assert active(full, queue[0]) and counts(full) == (4, 0, 0)

@@ -24,7 +24,7 @@ from bookings.services.common import (
     remember,
     replayed,
 )
-from bookings.services.waitlist import open_entry, settle
+from bookings.services.waitlist import lapsed, locked_with_queue, open_entry, settle
 from scheduling.models import GroupSession
 
 
@@ -53,7 +53,6 @@ def reservation_create(
             return replay
 
         now = now or timezone.now()
-        settled = settle(session, now=now)  # a lapsed offer is passed on before anyone else
         if session.is_cancelled:
             raise BookingError("session_cancelled")
         if session.starts_at <= now:
@@ -63,17 +62,13 @@ def reservation_create(
 
         previous = latest_reservation(session, player)
         if previous is not None and previous.is_active:
-            if any(e.player_id == player.pk for e in settled.promoted):
-                previous.session = session  # the waiting list just gave them this spot
-                remember(actor, idempotency_key, "reservation_create", previous)
-                return previous
             raise BookingError("already_reserved", existing=previous)
         check_eligible(player, session)
         entry = open_entry(session, player)
         claims_offer = entry is not None and entry.status == WaitlistEntry.Status.OFFERED
+        if claims_offer and lapsed(entry, now):  # type: ignore[arg-type]  # claims_offer: an entry
+            raise BookingError("offer_lapsed")
         if session.is_full and not claims_offer:
-            if any(lapsed.player_id == player.pk for lapsed in settled.expired):
-                raise BookingError("offer_lapsed")
             raise BookingError("session_full")
         if player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk):
             raise BookingError("player_busy")
@@ -114,7 +109,9 @@ def reservation_cancel(
         raise BookingError("not_allowed")
 
     with transaction.atomic():
-        session = lock(sessions=[reservation.session_id]).sessions[reservation.session_id]
+        # With the players waiting for a spot: the one freed goes to them (waitlist.settle).
+        locked = locked_with_queue(sessions=[reservation.session_id])
+        session = locked.sessions[reservation.session_id]
         # The session's lock covers its reservations: every writer of one takes it first.
         reservation = SessionReservation.objects.select_related("player").get(pk=reservation.pk)
         reservation.session = session
@@ -125,5 +122,6 @@ def reservation_cancel(
             check_cutoff(session.starts_at, session.academy, now)
         mark_cancelled(reservation, actor, now)
         move_counts(session, reserved=-1)
-        settle(session, now=now)  # the freed spot goes to the waiting list, in this transaction
+        # The freed spot goes to the waiting list, in this transaction.
+        settle(session, now=now, locked=locked.players.keys())
     return reservation

@@ -39,7 +39,7 @@ from bookings.services.sessions import (
     check_not_stale,
     check_plan,
 )
-from bookings.services.waitlist import settle
+from bookings.services.waitlist import locked_with_queue, settle
 from realtime.publisher import send_on_commit
 from scheduling.models import Academy, GroupSession, SessionSeries, StaffAssignment
 
@@ -195,7 +195,7 @@ def series_update(
 
     with transaction.atomic():
         ids = _following(session)
-        locked = lock(
+        locked = locked_with_queue(
             coaches=[coach.pk for coach in plan.coaches],
             series=[session.series_id],
             sessions=ids,
@@ -245,7 +245,7 @@ def series_update(
         for occurrence, each in planned:
             occurrence.series = target
             apply_plan(occurrence, each)
-            settle(occurrence, now=now)
+            settle(occurrence, now=now, locked=locked.players.keys())
     return target
 
 

@@ -33,7 +33,7 @@ from bookings.errors import BookingError
 from bookings.locks import Locked, lock
 from bookings.models import SessionReservation, WaitlistEntry
 from bookings.services.common import mark_cancelled
-from bookings.services.waitlist import settle
+from bookings.services.waitlist import locked_with_queue, settle
 from scheduling.models import Academy, Coach, Court, GroupSession, SessionType, StaffAssignment
 
 
@@ -161,10 +161,9 @@ def check_free(plan: SessionPlan, exclude_session: int | None) -> None:
             raise BookingError("coach_away", f"{coach.display_name} is away then: {what}.")
 
 
-def _lock_plan(plan: SessionPlan, session_id: int | None = None) -> Locked:
+def _lock_plan(plan: SessionPlan) -> Locked:
     return lock(
         coaches=[coach.pk for coach in plan.coaches],
-        sessions=[session_id] if session_id else [],
         courts=[plan.court.pk] if plan.court else [],
     )
 
@@ -274,7 +273,14 @@ def group_session_update(
         # someone made since is no change of theirs).
         _notes_only(session, plan_of(session), plan)
     with transaction.atomic():
-        locked = _lock_plan(plan, session.pk) if staff else lock(sessions=[session.pk])
+        if staff:  # with the players waiting: more spots go to them (waitlist.settle)
+            locked = locked_with_queue(
+                coaches=[coach.pk for coach in plan.coaches],
+                sessions=[session.pk],
+                courts=[plan.court.pk] if plan.court else [],
+            )
+        else:
+            locked = lock(sessions=[session.pk])
         session = locked.sessions[session.pk]
         if session.is_cancelled:
             raise BookingError("session_cancelled")
@@ -293,7 +299,8 @@ def group_session_update(
                     "their places and see the new time.",
                 )
         apply_plan(session, plan)
-        settle(session, now=now or timezone.now())  # more spots: the waiting list fills them
+        if staff:
+            settle(session, now=now or timezone.now(), locked=locked.players.keys())
     return session
 
 

@@ -8,27 +8,36 @@ academy's cancellation cut-off the player is promoted at once (the family can st
 online); inside it the academy chooses: promote, or offer the spot for a claim window
 (`Academy.late_waitlist`, `offer_minutes`). Nobody is promoted into a session that has started.
 
-An offer that lapses needs nobody's request: `settle` runs first in every operation that locks
-the session (reserve, cancel, join, leave, an edit), so a lapsed offer is expired and passed on
-the moment anyone touches the session, and `manage.py expire_waitlist_offers` (safe to run every
-minute from cron, and as often as you like) settles every session holding a lapsed offer.
-Both take the session's lock and re-read under it, so running them twice does nothing twice.
+Locks: a promotion writes a reservation for another player, whose own operations take their
+player row's lock before the session's. So every operation that may free a spot reads the
+session's queue first and locks those players with the session, in the one lock order
+(`locked_with_queue`); `settle` promotes only players whose locks it holds. Someone who joined
+after that read is behind everyone read, so they are needed only if nobody ahead could take
+the spot: then the spot waits for the next settle.
+
+An offer that lapses needs nobody's request: operations that lock the queue (a cancellation,
+leaving, an edit) expire lapsed offers first, a lapsed offer can no longer be claimed, and
+`manage.py expire_waitlist_offers` (safe to run every minute from cron, and as often as you
+like) settles every session holding a lapsed offer, or a free spot with players waiting.
+Each settles under the session's lock and re-reads under it, so nothing happens twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from bookings.access import Principal, coaches_session, may_book_for
 from bookings.errors import BookingError
-from bookings.locks import lock
+from bookings.locks import Locked, lock
 from bookings.models import Player, SessionReservation, WaitlistEntry
 from bookings.services.common import (
     activate_reservation,
@@ -54,10 +63,38 @@ class Settled:
     offered: list[WaitlistEntry] = field(default_factory=list)
 
 
-def settle(session: GroupSession, *, now: datetime) -> Settled:
-    """Under the session's lock (the caller holds it; `session` is the locked row): expire
-    lapsed offers, then fill every free spot from the waiting list, in order. The counters
-    move in one UPDATE. Costs no query when nobody waits and nothing is offered."""
+def queue_of(session_ids: Iterable[int]) -> list[int]:
+    """The players of these sessions' open waiting list entries, read before their locks."""
+    return list(
+        WaitlistEntry.objects.filter(
+            session_id__in=list(session_ids), status__in=WaitlistEntry.OPEN
+        ).values_list("player_id", flat=True)
+    )
+
+
+def locked_with_queue(
+    *,
+    sessions: list[int],
+    coaches: Iterable[int] = (),
+    courts: Iterable[int] = (),
+    series: Iterable[int] = (),
+) -> Locked:
+    """Lock these sessions with every player on their waiting lists (and the other rows an
+    operation needs), in the one lock order: what an operation that may free a spot takes."""
+    return lock(
+        coaches=coaches,
+        players=queue_of(sessions),
+        series=series,
+        sessions=sessions,
+        courts=courts,
+    )
+
+
+def settle(session: GroupSession, *, now: datetime, locked: Collection[int]) -> Settled:
+    """Under the session's lock (the caller holds it; `session` is the locked row), with the
+    locks of the `locked` players: expire lapsed offers, then fill every free spot from the
+    waiting list, in order. The counters move in one UPDATE. Costs no query when nobody waits
+    and nothing is offered."""
     done = Settled()
     if not (session.waiting_count or session.held_count):
         return done
@@ -69,8 +106,7 @@ def settle(session: GroupSession, *, now: datetime) -> Settled:
     closed = session.is_cancelled or session.starts_at <= now
     held = waiting = reserved = 0
     for entry in entries:
-        lapsed = entry.offered_until is not None and entry.offered_until <= now
-        if entry.status == Status.OFFERED and (lapsed or closed):
+        if entry.status == Status.OFFERED and (lapsed(entry, now) or closed):
             _end(entry, Status.EXPIRED)
             held -= 1
             done.expired.append(entry)
@@ -78,8 +114,8 @@ def settle(session: GroupSession, *, now: datetime) -> Settled:
     if not closed:
         auto = session.academy.promotes_automatically(session.starts_at, now)
         for entry in entries:
-            if free <= 0:
-                break
+            if free <= 0 or entry.player_id not in locked:
+                break  # not locked: joined after the queue was read (see the module's doc)
             if entry.status != Status.WAITING or not _may_take(entry.player, session):
                 continue  # the first waiting player who may take it: others keep their place
             if auto:
@@ -101,6 +137,10 @@ def settle(session: GroupSession, *, now: datetime) -> Settled:
     for entry in [*done.promoted, *done.offered]:
         tell_family(entry)
     return done
+
+
+def lapsed(entry: WaitlistEntry, now: datetime) -> bool:
+    return entry.offered_until is not None and entry.offered_until <= now
 
 
 def _may_take(player: Player, session: GroupSession) -> bool:
@@ -174,7 +214,6 @@ def waitlist_join(
         if replay is not None:
             return replay
         now = now or timezone.now()
-        settle(session, now=now)
         if session.is_cancelled:
             raise BookingError("session_cancelled")
         if session.starts_at <= now:
@@ -211,7 +250,8 @@ def waitlist_leave(
         raise BookingError("not_allowed")
 
     with transaction.atomic():
-        session = lock(sessions=[session.pk]).sessions[session.pk]
+        locked = locked_with_queue(sessions=[session.pk])
+        session = locked.sessions[session.pk]
         now = now or timezone.now()
         entry = open_entry(session, player)
         if entry is None:
@@ -219,28 +259,35 @@ def waitlist_leave(
         offered = entry.status == Status.OFFERED
         _end(entry, Status.LEFT, actor)
         move_counts(session, held=-1 if offered else 0, waiting=0 if offered else -1)
-        settle(session, now=now)
+        settle(session, now=now, locked=locked.players.keys())
     entry.session = session
     return entry
 
 
 def expire_offers(*, now: datetime | None = None) -> int:
-    """Settle every session holding a lapsed offer, each in a transaction of its own under its
-    lock (manage.py expire_waitlist_offers). Returns the offers expired. Idempotent: a session
-    another process settled meanwhile is found with nothing left to do."""
+    """Settle every session holding a lapsed offer, or a free spot with players waiting for
+    it, each in a transaction of its own under its locks (manage.py expire_waitlist_offers).
+    Returns the offers expired. Idempotent: a session another process settled meanwhile is
+    found with nothing left to do."""
     now = now or timezone.now()
-    session_ids = (
-        WaitlistEntry.objects.filter(status=Status.OFFERED, offered_until__lte=now)
-        .values_list("session_id", flat=True)
-        .distinct()
-    )
+    lapsed_ids = WaitlistEntry.objects.filter(
+        status=Status.OFFERED, offered_until__lte=now
+    ).values_list("session_id", flat=True)
+    gaps = GroupSession.objects.filter(
+        status=GroupSession.Status.SCHEDULED,
+        starts_at__gt=now,
+        waiting_count__gt=0,
+        reserved_count__lt=F("capacity") - F("held_count"),
+    ).values_list("pk", flat=True)
     expired = 0
-    for session_id in sorted(set(session_ids)):
+    for session_id in sorted({*lapsed_ids, *gaps}):
         try:
             with transaction.atomic():
-                session = lock(sessions=[session_id]).sessions.get(session_id)
+                locked = locked_with_queue(sessions=[session_id])
+                session = locked.sessions.get(session_id)
                 if session is not None:
-                    expired += len(settle(session, now=now).expired)
+                    done = settle(session, now=now, locked=locked.players.keys())
+                    expired += len(done.expired)
         except BookingError:
             continue  # busy: whoever holds the lock settles it, or the next run does
     return expired
