@@ -23,6 +23,9 @@ from django.utils import timezone
 from bookings.live.calendars import CoachCalendar, CoachDay, StaffCalendar
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.lists import Reservations, Schedule
+from bookings.live.schedule import SessionEditor, StaffPlan
+from bookings.services import series_create
+from bookings.services.sessions import SessionPlan
 from realtime.fragments import LiveFragment
 from scheduling.models import StaffMember
 from tests.factories import (
@@ -85,6 +88,15 @@ live_coachday                404    404          404   200    404   200   200  3
 live_calendar_coach          404    404          404   200    404   200   200  302     404     404      404      404
 live_calendar_staff          404    404          404   404    404   200   200  302     404     404      404      404
 live_foreign_day             404    404          404   404    404   404   200  302     200     200      200      200
+staff_sessions               403    403          403   403    403   200   200  302     200     403      403      403
+session_new                  403    403          403   403    403   200   200  302     200     403      403      403
+session_edit                 403    403          403   200    403   200   200  302     404     404      404      404
+series_detail                403    403          403   403    403   200   200  302     404     403      403      403
+staff_coaches                403    403          403   403    403   200   200  302     200     403      403      403
+coach_hours                  403    403          403   200    403   200   200  302     404     404      404      404
+coach_sessions               403    403          403   200    200   403   403  302     403     200      403      403
+live_plan                    404    404          404   404    404   200   200  302     404     404      404      404
+live_editor                  404    404          404   200    404   200   200  302     404     404      404      404
 """  # noqa: E501
 
 
@@ -122,6 +134,19 @@ def pw(db):
     reserve(w.foreign_session, w.foreign_player)
     book(w.coach, w.child2, w.lesson_type, local(w.academy, w.day, 15))
     book(w.coach2, w.other_child, w.lesson_type, local(w.academy, w.day, 16))
+    starts = local(w.academy, w.day + timedelta(days=7), 18)
+    w.series = series_create(
+        academy=w.academy,
+        plan=SessionPlan(
+            session_type=w.group_type,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=1),
+            capacity=6,
+            coaches=[w.coach2],
+        ),
+        until=w.day + timedelta(days=21),
+        actor=w.staff_user,
+    )
 
     w.users = {
         "player": w.player_user,
@@ -189,6 +214,15 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "live_calendar_coach": _live(CoachCalendar(w.coach.pk, a, monday, 7)),
         "live_calendar_staff": _live(StaffCalendar(a, monday, 7)),
         "live_foreign_day": _live(DayGrid(w.other_academy.pk, w.day)),
+        "staff_sessions": reverse("staff_sessions") + f"?date={day}",
+        "session_new": reverse("session_new") + f"?date={day}",
+        "session_edit": reverse("session_edit", args=[w.session.pk]),
+        "series_detail": reverse("series_detail", args=[w.series.pk]),
+        "staff_coaches": reverse("staff_coaches"),
+        "coach_hours": reverse("coach_hours", args=[w.coach.pk]),
+        "coach_sessions": reverse("coach_sessions"),
+        "live_plan": _live(StaffPlan(a, w.day)),
+        "live_editor": _live(SessionEditor(w.session.pk)),
     }
 
 
@@ -605,6 +639,12 @@ A11Y_PAGES = [
     ("staff", "staff_calendar"),
     ("staff", "staff_player"),
     ("staff", "staff_player_book"),
+    ("staff", "staff_sessions"),
+    ("staff", "session_new"),
+    ("staff", "session_edit"),
+    ("coach", "session_edit"),
+    ("staff", "coach_hours"),
+    ("coach", "coach_hours"),
 ]
 
 
