@@ -5,6 +5,9 @@ front desk's new session and series, the edit form with its stale-save conflicts
 Every test checks the database afterwards; a refused action changes nothing.
 """
 
+# The fixtures shared with another test module are imported, and tests take them by name.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import re
@@ -44,14 +47,14 @@ Status = WaitlistEntry.Status
 
 
 @pytest.fixture
-def full(w):  # noqa: F811
+def full(w):
     """Coach's session (capacity 4) full with Mia, Kai and two others."""
     w.others = [make_player(w.academy, guardians=[make_user()]) for _ in range(2)]
     w.held = {p.pk: reserve(w.session, p) for p in (w.player, w.other_child, *w.others)}
     return w.session
 
 
-def parent_schedule(w) -> str:  # noqa: F811
+def parent_schedule(w) -> str:
     return reverse("parent_schedule") + f"?date={w.day3}&player={w.child.pk}"
 
 
@@ -65,7 +68,7 @@ def fragment(client: Client, key: str) -> str:
 
 
 @pytest.mark.parametrize("htmx", [True, False])
-def test_a_parent_joins_from_the_day_grid_and_sees_the_place(w, full, htmx):  # noqa: F811
+def test_a_parent_joins_from_the_day_grid_and_sees_the_place(w, full, htmx):
     client = client_for(w.parent_user)
     page = open_page(client, parent_schedule(w))
     row = re.search(rf'<li id="day-s{full.pk}".*?</li>', page.html, re.S).group(0)
@@ -94,7 +97,7 @@ def test_a_parent_joins_from_the_day_grid_and_sees_the_place(w, full, htmx):  # 
     assert f'data-session="{full.pk}" data-player="{w.child.pk}" data-state="waiting"' in listed
 
 
-def test_the_grids_buttons_for_every_state_are_in_the_one_render(w, full):  # noqa: F811
+def test_the_grids_buttons_for_every_state_are_in_the_one_render(w, full):
     html = fragment(client_for(w.player_user), DayGrid(w.academy.pk, w.day3).key)
     row = re.search(rf'<li id="day-s{full.pk}".*?</li>', html, re.S).group(0)
     for text in ("Join the waiting list", "Take the spot", "Leave the waiting list"):
@@ -105,7 +108,7 @@ def test_the_grids_buttons_for_every_state_are_in_the_one_render(w, full):  # no
 
 
 @pytest.mark.parametrize("htmx", [True, False])
-def test_leaving_from_the_list_and_from_the_grid(w, full, htmx):  # noqa: F811
+def test_leaving_from_the_list_and_from_the_grid(w, full, htmx):
     now = full.starts_at - timedelta(days=2)
     waitlist_join(player=w.child, session=full, actor=w.parent_user, now=now)
     waitlist_join(player=w.child2, session=full, actor=w.parent_user, now=now)
@@ -132,7 +135,7 @@ def test_leaving_from_the_list_and_from_the_grid(w, full, htmx):  # noqa: F811
     assert not WaitlistEntry.objects.filter(session=full, status=Status.WAITING).exists()
 
 
-def test_a_cancellation_promotes_and_the_family_list_shows_it(w, full):  # noqa: F811
+def test_a_cancellation_promotes_and_the_family_list_shows_it(w, full):
     now = full.starts_at - timedelta(days=2)
     waitlist_join(player=w.child, session=full, actor=w.parent_user, now=now)
     client = client_for(w.player_user)
@@ -145,7 +148,7 @@ def test_a_cancellation_promotes_and_the_family_list_shows_it(w, full):  # noqa:
     assert f'data-session="{full.pk}" data-player="{w.child.pk}" data-state="reserved"' in listed
 
 
-def test_taking_an_offered_spot(w, full):  # noqa: F811
+def test_taking_an_offered_spot(w, full):
     Academy.objects.filter(pk=w.academy.pk).update(late_waitlist="offer")
     waitlist_join(
         player=w.child, session=full, actor=w.parent_user, now=full.starts_at - timedelta(days=2)
@@ -167,7 +170,7 @@ def test_taking_an_offered_spot(w, full):  # noqa: F811
     assert SessionReservation.objects.get(session=full, player=w.child).is_active
 
 
-def test_waitlist_refusals_and_bad_input(w, full):  # noqa: F811
+def test_waitlist_refusals_and_bad_input(w, full):
     client = client_for(w.parent_user)
     page = open_page(client, parent_schedule(w))
     session2 = w.session2  # not full
@@ -210,7 +213,7 @@ def test_waitlist_refusals_and_bad_input(w, full):  # noqa: F811
     assert WaitlistEntry.objects.get(pk=theirs.pk).status == Status.WAITING
 
 
-def test_holdings_name_the_types_closed_to_each_child(w):  # noqa: F811
+def test_holdings_name_the_types_closed_to_each_child(w):
     w.session.session_type.min_age = 18
     w.session.session_type.save()
     w.child.birth_date = w.session.starts_at.date() - timedelta(days=365 * 10)
@@ -225,7 +228,7 @@ def test_holdings_name_the_types_closed_to_each_child(w):  # noqa: F811
 # -- the front desk: a new session or series -----------------------------------------------------
 
 
-def new_form(w, **fields):  # noqa: F811
+def new_form(w, **fields):
     day = days_ahead(6)
     return {
         "session_type": w.group_type.pk,
@@ -243,7 +246,7 @@ def new_form(w, **fields):  # noqa: F811
     }
 
 
-def test_staff_create_a_single_session(w):  # noqa: F811
+def test_staff_create_a_single_session(w):
     client = client_for(w.staff_user)
     response = client.post(reverse("session_new"), new_form(w), follow=True)
 
@@ -254,7 +257,7 @@ def test_staff_create_a_single_session(w):  # noqa: F811
     assert response.redirect_chain[-1][0].startswith(reverse("staff_sessions"))
 
 
-def test_staff_create_a_weekly_series_skipping_a_day(w):  # noqa: F811
+def test_staff_create_a_weekly_series_skipping_a_day(w):
     client = client_for(w.staff_user)
     first = days_ahead(6)
     skipped = first + timedelta(weeks=2)
@@ -282,14 +285,14 @@ def test_staff_create_a_weekly_series_skipping_a_day(w):  # noqa: F811
         ({"session_type": "0"}, "Select a valid choice."),
     ],
 )
-def test_new_session_form_errors(w, fields, error):  # noqa: F811
+def test_new_session_form_errors(w, fields, error):
     response = client_for(w.staff_user).post(reverse("session_new"), new_form(w, **fields))
     assert response.status_code == 200
     assert error in response.content.decode()
     assert not GroupSession.objects.filter(title="Performance squad").exists()
 
 
-def test_a_clash_is_named_on_the_form(w):  # noqa: F811
+def test_a_clash_is_named_on_the_form(w):
     form = new_form(w, day=w.day3.isoformat(), start="09:30", end="10:30", court="")
     response = client_for(w.staff_user).post(reverse("session_new"), form)
     html = response.content.decode()
@@ -312,7 +315,7 @@ def edit_fields(page: Page, **changes) -> dict:
     return {**fields, **changes}
 
 
-def test_staff_edit_a_session(w):  # noqa: F811
+def test_staff_edit_a_session(w):
     client = client_for(w.staff_user)
     url = reverse("session_edit", args=[w.session.pk])
     page = open_page(client, url)
@@ -324,7 +327,7 @@ def test_staff_edit_a_session(w):  # noqa: F811
     assert GroupSession.objects.get(pk=w.session.pk).capacity == 6
 
 
-def test_a_stale_save_shows_both_values_and_keep_mine_or_take_theirs(w):  # noqa: F811
+def test_a_stale_save_shows_both_values_and_keep_mine_or_take_theirs(w):
     client = client_for(w.staff_user)
     url = reverse("session_edit", args=[w.session.pk])
     page = open_page(client, url)
@@ -353,7 +356,7 @@ def test_a_stale_save_shows_both_values_and_keep_mine_or_take_theirs(w):  # noqa
     assert "Saved" in status_text(response.content.decode())
 
 
-def test_keep_mine_is_still_refused_below_the_reservations(w):  # noqa: F811
+def test_keep_mine_is_still_refused_below_the_reservations(w):
     client = client_for(w.staff_user)
     url = reverse("session_edit", args=[w.session.pk])
     page = open_page(client, url)
@@ -364,7 +367,7 @@ def test_keep_mine_is_still_refused_below_the_reservations(w):  # noqa: F811
     assert GroupSession.objects.get(pk=w.session.pk).capacity == 4
 
 
-def test_a_coach_edits_only_the_notes_of_their_session(w):  # noqa: F811
+def test_a_coach_edits_only_the_notes_of_their_session(w):
     client = client_for(w.coach_user)
     url = reverse("session_edit", args=[w.session.pk])
     page = open_page(client, url)
@@ -382,7 +385,7 @@ def test_a_coach_edits_only_the_notes_of_their_session(w):  # noqa: F811
     assert "Cones on court" in open_page(client, reverse("coach_sessions")).html
 
 
-def test_moving_a_booked_session_asks_first(w):  # noqa: F811
+def test_moving_a_booked_session_asks_first(w):
     reserve(w.session, w.player)
     client = client_for(w.staff_user)
     url = reverse("session_edit", args=[w.session.pk])
@@ -399,7 +402,7 @@ def test_moving_a_booked_session_asks_first(w):  # noqa: F811
 
 
 @pytest.fixture
-def term(w):  # noqa: F811
+def term(w):
     starts = local(w.academy, days_ahead(8), 19)
     plan = SessionPlan(
         session_type=w.group_type,
@@ -415,7 +418,7 @@ def term(w):  # noqa: F811
     return list(series.occurrences.order_by("starts_at"))
 
 
-def test_this_and_the_following_sessions(w, term):  # noqa: F811
+def test_this_and_the_following_sessions(w, term):
     client = client_for(w.staff_user)
     url = reverse("session_edit", args=[term[2].pk])
     page = open_page(client, url)
@@ -430,7 +433,7 @@ def test_this_and_the_following_sessions(w, term):  # noqa: F811
     assert "Evening squad" in page.html
 
 
-def test_cancelling_the_following_sessions_asks_first(w, term):  # noqa: F811
+def test_cancelling_the_following_sessions_asks_first(w, term):
     client = client_for(w.staff_user)
     url = reverse("series_cancel", args=[term[3].pk])
     response = client.post(url)
@@ -449,7 +452,7 @@ def test_cancelling_the_following_sessions_asks_first(w, term):  # noqa: F811
 # -- coaches' hours ---------------------------------------------------------------------------
 
 
-def test_hours_and_time_off_kept_by_staff_and_the_coach(w):  # noqa: F811
+def test_hours_and_time_off_kept_by_staff_and_the_coach(w):
     url = reverse("coach_hours", args=[w.coach.pk])
     for user in (w.staff_user, w.coach_user):
         client = client_for(user)
