@@ -13,6 +13,7 @@ from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 
 from bookings.dates import within_range
 from bookings.services.sessions import PLAN_FIELDS, SessionPlan
@@ -33,6 +34,13 @@ def _in_range(day: date | None) -> date | None:
     if day is not None and not within_range(day):
         raise forms.ValidationError("Choose a date within a year of today.")
     return day
+
+
+def _offer(form: forms.Form, name: str, queryset: QuerySet[Any]) -> None:
+    """The rows a choice field offers: the academy's own only."""
+    field = form.fields[name]
+    if isinstance(field, forms.ModelChoiceField):  # ModelMultipleChoiceField too
+        field.queryset = queryset
 
 
 def local(day: date, wall: time, tz: tzinfo) -> datetime:
@@ -64,11 +72,9 @@ class SessionForm(forms.Form):
     def __init__(self, *args: Any, academy: Academy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.academy = academy
-        self.fields["session_type"].queryset = SessionType.objects.filter(  # type: ignore[attr-defined]  # a ModelChoiceField
-            academy=academy, kind=SessionType.Kind.GROUP
-        )
-        self.fields["court"].queryset = Court.objects.filter(academy=academy, is_active=True)  # type: ignore[attr-defined]  # a ModelChoiceField
-        self.fields["coaches"].queryset = Coach.objects.filter(academy=academy, is_active=True)  # type: ignore[attr-defined]  # a ModelChoiceField
+        _offer(self, "session_type", academy.session_types.filter(kind=SessionType.Kind.GROUP))
+        _offer(self, "court", Court.objects.filter(academy=academy, is_active=True))
+        _offer(self, "coaches", Coach.objects.filter(academy=academy, is_active=True))
 
     def clean_day(self) -> date | None:
         return _in_range(self.cleaned_data.get("day"))
@@ -189,8 +195,12 @@ class AvailabilityForm(forms.Form):
 
     def __init__(self, *args: Any, coach: Coach, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["session_type"].queryset = SessionType.objects.filter(  # type: ignore[attr-defined]  # a ModelChoiceField
-            academy_id=coach.academy_id, kind=SessionType.Kind.INDIVIDUAL
+        _offer(
+            self,
+            "session_type",
+            SessionType.objects.filter(
+                academy_id=coach.academy_id, kind=SessionType.Kind.INDIVIDUAL
+            ),
         )
 
 

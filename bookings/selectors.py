@@ -131,7 +131,7 @@ def schedule_entries(
                 colour=s.session_type.colour,
                 cancellable=True,  # leaving the list is always possible
                 session_id=s.pk,
-                position=w.ahead or 0,
+                position=getattr(w, "ahead", 0) or 0,  # annotated by _waitlist_places
                 until=w.offered_until,
             )
         )

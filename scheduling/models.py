@@ -316,10 +316,11 @@ class SessionSeries(models.Model):
         return self.title or self.session_type.name
 
     def describe(self) -> str:
-        """ "Tuesdays 17:00, Junior squad, Court 2, 1 Sep to 15 Dec 2026, not 27 Oct"."""
+        """How the front desk says it: "Tuesdays 17:00, Junior squad, Court 2, 1 Sep to 15 Dec
+        2026, not 27 Oct"."""
         day = Weekday(self.weekday).label + "s"
         parts = [f"{day} {self.start_time:%H:%M}", self.display_title]
-        if self.court_id is not None:
+        if self.court is not None:
             parts.append(self.court.name)
         span = f"{self.first_day:%-d %b} to {self.last_day:%-d %b %Y}"
         skipped = sorted(self.skip_days)

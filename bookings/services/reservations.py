@@ -66,7 +66,7 @@ def reservation_create(
         check_eligible(player, session)
         entry = open_entry(session, player)
         claims_offer = entry is not None and entry.status == WaitlistEntry.Status.OFFERED
-        if claims_offer and lapsed(entry, now):  # type: ignore[arg-type]  # claims_offer: an entry
+        if entry is not None and claims_offer and lapsed(entry, now):
             raise BookingError("offer_lapsed")
         if session.is_full and not claims_offer:
             raise BookingError("session_full")

@@ -18,8 +18,9 @@ from bookings.context import viewer_for
 from bookings.errors import BookingError
 from bookings.forms import AvailabilityForm, TimeOffForm
 from bookings.services import availability_add, availability_remove, time_off_add, time_off_remove
+from bookings.views.actions import HtmxHttpRequest
 from bookings.views.pages import _own_coach
-from scheduling.models import Coach, CoachAvailability, CoachTimeOff
+from scheduling.models import Coach, CoachAvailability, CoachTimeOff, Weekday
 
 
 @login_required
@@ -89,15 +90,15 @@ def _done(request: HttpRequest, coach: Coach, action: Callable[[], str]) -> Http
 
 @require_POST
 @login_required
-def window_add(request: HttpRequest, coach_id: int) -> HttpResponse:
+def window_add(request: HtmxHttpRequest, coach_id: int) -> HttpResponse:
     coach = _coach(request, coach_id)
     form = AvailabilityForm(request.POST, coach=coach)
     if form.is_valid():
         data = form.cleaned_data
 
         def action() -> str:
-            availability_add(coach=coach, actor=request.user, **data)  # type: ignore[arg-type]  # login_required
-            day = dict(form.fields["weekday"].choices)[data["weekday"]]  # type: ignore[attr-defined]  # a ChoiceField
+            availability_add(coach=coach, actor=request.user, **data)
+            day = Weekday(data["weekday"]).label
             return f"Added {day} {data['start_time']:%H:%M}-{data['end_time']:%H:%M}."
 
         answer = _done(request, coach, action)
@@ -108,12 +109,12 @@ def window_add(request: HttpRequest, coach_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def window_remove(request: HttpRequest, coach_id: int, window_id: int) -> HttpResponse:
+def window_remove(request: HtmxHttpRequest, coach_id: int, window_id: int) -> HttpResponse:
     coach = _coach(request, coach_id)
     window = get_object_or_404(CoachAvailability, pk=window_id, coach=coach)
 
     def action() -> str:
-        availability_remove(window=window, actor=request.user)  # type: ignore[arg-type]  # login_required
+        availability_remove(window=window, actor=request.user)
         return f"Removed {window}."
 
     return _done(request, coach, action) or redirect("coach_hours", coach.pk)
@@ -121,7 +122,7 @@ def window_remove(request: HttpRequest, coach_id: int, window_id: int) -> HttpRe
 
 @require_POST
 @login_required
-def away_add(request: HttpRequest, coach_id: int) -> HttpResponse:
+def away_add(request: HtmxHttpRequest, coach_id: int) -> HttpResponse:
     coach = _coach(request, coach_id)
     form = TimeOffForm(request.POST)
     if form.is_valid():
@@ -133,7 +134,7 @@ def away_add(request: HttpRequest, coach_id: int) -> HttpResponse:
                 starts_at=starts_at,
                 ends_at=ends_at,
                 reason=form.cleaned_data["reason"],
-                actor=request.user,  # type: ignore[arg-type]  # login_required
+                actor=request.user,
             )
             return f"Added time off from {starts_at:%a %-d %b %H:%M} to {ends_at:%a %-d %b %H:%M}."
 
@@ -145,12 +146,12 @@ def away_add(request: HttpRequest, coach_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def away_remove(request: HttpRequest, coach_id: int, away_id: int) -> HttpResponse:
+def away_remove(request: HtmxHttpRequest, coach_id: int, away_id: int) -> HttpResponse:
     coach = _coach(request, coach_id)
     away = get_object_or_404(CoachTimeOff, pk=away_id, coach=coach)
 
     def action() -> str:
-        time_off_remove(away=away, actor=request.user)  # type: ignore[arg-type]  # login_required
+        time_off_remove(away=away, actor=request.user)
         return "Removed the time off."
 
     return _done(request, coach, action) or redirect("coach_hours", coach.pk)

@@ -38,6 +38,7 @@ from bookings.services import (
 )
 from bookings.services.sessions import PLAN_FIELDS, Stale, plan_display, plan_of, plan_values
 from bookings.views.act_form import page_fragments
+from bookings.views.actions import HtmxHttpRequest
 from bookings.views.pages import _day_param, _own_coach
 from scheduling.models import Academy, GroupSession, SessionSeries
 
@@ -93,7 +94,7 @@ def staff_sessions(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def session_new(request: HttpRequest) -> HttpResponse:
+def session_new(request: HtmxHttpRequest) -> HttpResponse:
     viewer = viewer_for(request, Role.STAFF)
     academy = viewer.academy
     day = _day_param(request, academy.tz)
@@ -114,7 +115,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
                     plan=plan,
                     until=until,
                     skip=form.cleaned_data["skip"],
-                    actor=request.user,  # type: ignore[arg-type]  # login_required
+                    actor=request.user,
                 )
                 made = series.occurrences.count()
                 messages.success(request, f"Created {made} sessions: {series.describe()}.")
@@ -122,7 +123,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
                 session = group_session_create(
                     academy=academy,
                     plan=plan,
-                    actor=request.user,  # type: ignore[arg-type]  # login_required
+                    actor=request.user,
                 )
                 when = f"{session.starts_at.astimezone(academy.tz):%a %-d %b %H:%M}"
                 messages.success(request, f"Created {session.display_title}, {when}.")
@@ -226,7 +227,7 @@ def _conflicts(
 
 
 @login_required
-def session_edit(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_edit(request: HtmxHttpRequest, session_id: int) -> HttpResponse:
     session, staff = _editable(request, session_id)
     academy = session.academy
     form: EditSessionForm | NotesForm
@@ -273,7 +274,7 @@ def session_edit(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 def _save(
-    request: HttpRequest, session: GroupSession, form: EditSessionForm | NotesForm, staff: bool
+    request: HtmxHttpRequest, session: GroupSession, form: EditSessionForm | NotesForm, staff: bool
 ) -> str:
     actor = request.user
     version, base = form.cleaned_data["version"], form.base()
@@ -281,7 +282,7 @@ def _save(
         group_session_update(
             session=session,
             plan=replace(plan_of(session), notes=form.cleaned_data["notes"]),
-            actor=actor,  # type: ignore[arg-type]  # login_required
+            actor=actor,
             expected_version=version,
             base=base,
         )
@@ -292,7 +293,7 @@ def _save(
         series = series_update(
             session=session,
             plan=plan,
-            actor=actor,  # type: ignore[arg-type]  # login_required
+            actor=actor,
             expected_version=version,
             base=base,
             confirm_moves=form.cleaned_data["confirm_moves"],
@@ -301,7 +302,7 @@ def _save(
     group_session_update(
         session=session,
         plan=plan,
-        actor=actor,  # type: ignore[arg-type]  # login_required
+        actor=actor,
         expected_version=version,
         base=base,
         confirm_moves=form.cleaned_data["confirm_moves"],
@@ -318,7 +319,7 @@ def _back(session: GroupSession, staff: bool) -> str:
 
 @require_POST
 @login_required
-def series_cancel_following(request: HttpRequest, session_id: int) -> HttpResponse:
+def series_cancel_following(request: HtmxHttpRequest, session_id: int) -> HttpResponse:
     """Cancel this session and the following ones of its series (after a confirmation)."""
     session, staff = _editable(request, session_id)
     if not staff or session.series_id is None:
@@ -339,7 +340,7 @@ def series_cancel_following(request: HttpRequest, session_id: int) -> HttpRespon
             },
         )
     try:
-        cancelled = series_cancel(session=session, actor=request.user)  # type: ignore[arg-type]  # login_required
+        cancelled = series_cancel(session=session, actor=request.user)
     except BookingError as error:
         messages.error(request, error.message)
         return redirect("session_edit", session.pk)
