@@ -378,17 +378,47 @@ def coach_busy(coach_id: int, start: datetime, end: datetime) -> list[Interval]:
     ]
 
 
+Span = tuple[datetime, datetime, int | None]  # start, end, a group session to leave out
+Use = GroupSession | IndividualBooking
+
+
 def coach_clash(
     coach_id: int, start: datetime, end: datetime, *, exclude_session: int | None = None
-) -> GroupSession | IndividualBooking | None:
+) -> Use | None:
     """What a coach teaches in [start, end), if anything (other than `exclude_session`)."""
-    lessons, sessions = _coach_uses(coach_id, start, end)
-    if exclude_session is not None:
-        sessions = sessions.exclude(pk=exclude_session)
-    return (
-        sessions.select_related("session_type").first()
-        or lessons.select_related("session_type").first()
+    return coach_clashes(coach_id, [(start, end, exclude_session)])[0]
+
+
+def coach_clashes(coach_id: int, spans: list[Span]) -> list[Use | None]:
+    """coach_clash for many spans at once (a series): two queries whatever their number."""
+    lo, hi = _bounds(spans)
+    lessons, sessions = _coach_uses(coach_id, lo, hi)
+    return _first_uses(
+        spans,
+        list(sessions.select_related("session_type")),
+        list(lessons.select_related("session_type")),
     )
+
+
+def _bounds(spans: list[Span]) -> tuple[datetime, datetime]:
+    return min(s for s, _, _ in spans), max(e for _, e, _ in spans)
+
+
+def _first_uses(
+    spans: list[Span], sessions: list[GroupSession], lessons: list[IndividualBooking]
+) -> list[Use | None]:
+    """For each span, the first session (else lesson) overlapping it, in time order."""
+    found: list[Use | None] = []
+    for start, end, exclude in spans:
+        overlapping = (
+            use
+            for use in [*sessions, *lessons]
+            if use.starts_at < end
+            and use.ends_at > start
+            and not (isinstance(use, GroupSession) and use.pk == exclude)
+        )
+        found.append(next(overlapping, None))
+    return found
 
 
 def _coach_uses(
@@ -430,32 +460,35 @@ def lesson_slots(
 
 def court_clash(
     court: Court, start: datetime, end: datetime, *, exclude_session: int | None = None
-) -> GroupSession | IndividualBooking | None:
+) -> Use | None:
     """What uses a court in [start, end), if anything: a scheduled group session (other than
     `exclude_session`) or a booked lesson. The one court rule, for lessons and sessions."""
-    overlap = Q(court=court, starts_at__lt=end, ends_at__gt=start)
+    return court_clashes(court, [(start, end, exclude_session)])[0]
+
+
+def court_clashes(court: Court, spans: list[Span]) -> list[Use | None]:
+    """court_clash for many spans at once (a series): two queries whatever their number."""
+    lo, hi = _bounds(spans)
+    overlap = Q(court=court, starts_at__lt=hi, ends_at__gt=lo)
     sessions = GroupSession.objects.filter(overlap, status=GroupSession.Status.SCHEDULED)
-    if exclude_session is not None:
-        sessions = sessions.exclude(pk=exclude_session)
-    session = sessions.select_related("session_type").first()
-    if session is not None:
-        return session
-    return (
-        IndividualBooking.objects.filter(overlap, status=IndividualBooking.Status.BOOKED)
-        .select_related("session_type")
-        .first()
+    lessons = IndividualBooking.objects.filter(overlap, status=IndividualBooking.Status.BOOKED)
+    return _first_uses(
+        spans,
+        list(sessions.select_related("session_type")),
+        list(lessons.select_related("session_type")),
     )
 
 
-def coach_away(coach_id: int, start: datetime, end: datetime) -> CoachTimeOff | None:
-    """The coach's time off overlapping [start, end), if any."""
-    return CoachTimeOff.objects.filter(
-        coach_id=coach_id, starts_at__lt=end, ends_at__gt=start
-    ).first()
+def coach_away(coach_id: int, spans: list[Span]) -> list[CoachTimeOff | None]:
+    """For each span, the coach's time off overlapping it, if any (one query)."""
+    lo, hi = _bounds(spans)
+    away = list(CoachTimeOff.objects.filter(coach_id=coach_id, starts_at__lt=hi, ends_at__gt=lo))
+    return [next((a for a in away if a.starts_at < e and a.ends_at > s), None) for s, e, _ in spans]
 
 
 def describe_time_off(away: CoachTimeOff, tz: tzinfo) -> str:
-    """ "Coaching at a tournament, Tue 24 Nov 00:00 to Wed 25 Nov 00:00"."""
+    """Time off as a clash message says it: "Coaching at a tournament, Tue 24 Nov 00:00 to
+    Wed 25 Nov 00:00"."""
     start, end = away.starts_at.astimezone(tz), away.ends_at.astimezone(tz)
     until = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%a %-d %b %H:%M}"
     when = f"{start:%a %-d %b %H:%M} to {until}"

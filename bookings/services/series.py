@@ -110,11 +110,7 @@ def series_create(
             coaches=[coach.pk for coach in plan.coaches],
             courts=[plan.court.pk] if plan.court else [],
         )
-        for day, each in plans:
-            try:
-                check_free(each, exclude_session=None)
-            except BookingError as error:
-                raise _on(day, error) from error
+        check_free([(each, None) for _, each in plans], name_day=True)
         series = SessionSeries.objects.create(
             academy=academy,
             session_type=plan.session_type,
@@ -233,10 +229,10 @@ def series_update(
                 moved_booked.append(occurrence)
             try:
                 check_capacity(occurrence, each.capacity)
-                check_free(each, exclude_session=occurrence.pk)
             except BookingError as error:
                 raise _on(day, error) from error
             planned.append((occurrence, each))
+        check_free([(each, occurrence.pk) for occurrence, each in planned], name_day=True)
         if moved_booked and not confirm_moves:
             raise BookingError("moves_booked", _moves_message(moved_booked, tz))
 
