@@ -54,7 +54,8 @@ class Plan:
     race_threads: int
     race_seconds: float
     render_repeats: int
-    ops_series: int = 20  # weekly series of 15 weeks made in the ops phase (300 sessions)
+    ops_series: int = 20  # weekly series made in the ops phase (20 x 15 weeks: 300 sessions)
+    ops_weeks: int = 15
     ops_repeats: int = 30  # cancellations timed per kind in the ops phase
     big_sessions: int = 1050  # group sessions in the big academy's week (render times)
     wait_restart: bool = False  # after the reconnection test, wait for the new worker
@@ -113,7 +114,8 @@ SMOKE = Plan(
     race_seconds=1.5,
     render_repeats=1,
     ops_series=2,
-    ops_repeats=3,
+    ops_weeks=3,
+    ops_repeats=2,
     big_sessions=70,
     step_scale=0.1,
     max_level_changes=2,
@@ -1100,7 +1102,11 @@ class Bench:
         on the cancel path (tests/bench/ops.py)."""
         from tests.bench import ops
 
-        out = {"series": ops.series_push(self, group, viewers, self.plan.ops_series)}
+        out = {
+            "series": ops.series_push(
+                self, group, viewers, self.plan.ops_series, self.plan.ops_weeks
+            )
+        }
         s = out["series"]
         log(
             f"ops: {s['series']} series, {s['sessions']} sessions: create median "
