@@ -409,10 +409,11 @@ def _first_uses(
 ) -> list[Use | None]:
     """For each span, the first session (else lesson) overlapping it, in time order."""
     found: list[Use | None] = []
+    uses: list[Use] = [*sessions, *lessons]
     for start, end, exclude in spans:
         overlapping = (
             use
-            for use in [*sessions, *lessons]
+            for use in uses
             if use.starts_at < end
             and use.ends_at > start
             and not (isinstance(use, GroupSession) and use.pk == exclude)

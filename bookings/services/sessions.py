@@ -152,11 +152,11 @@ def check_free(items: list[tuple[SessionPlan, int | None]], *, name_day: bool = 
     however many plans: a term's series is checked in one go."""
     plans = [plan for plan, _ in items]
     spans = [(plan.starts_at, plan.ends_at, exclude) for plan, exclude in items]
-    courts: dict[int, list[selectors.Use | None]] = {}
+    courts: dict[int, selectors.Use | None] = {}  # plan index -> what uses its court
     for court in {plan.court for plan in plans if plan.court is not None}:
         mine = [i for i, plan in enumerate(plans) if plan.court == court]
         found = selectors.court_clashes(court, [spans[i] for i in mine])
-        courts.update({i: use for i, use in zip(mine, found, strict=True)})
+        courts.update(zip(mine, found, strict=True))
     coaches = {coach.pk: coach for plan in plans for coach in plan.coaches}
     teaching: dict[tuple[int, int], selectors.Use | None] = {}
     away: dict[tuple[int, int], CoachTimeOff | None] = {}
