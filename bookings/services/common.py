@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 
+from bookings.access import Principal, may_book_for
 from bookings.errors import BookingError
 from bookings.models import IdempotencyKey, IndividualBooking, Player, SessionReservation
 from scheduling.models import Academy, GroupSession
@@ -113,6 +114,28 @@ def activate_reservation(
         abandon()
         raise BookingError("already_reserved") from exc
     return reservation
+
+
+def authorize_booking(actor: User, player: Player, session: GroupSession) -> bool:
+    """May the actor book this player into this session (self, guardian, staff)? Returns
+    whether they are the academy's staff (who may book beyond the horizon)."""
+    principal = Principal.load(actor)
+    if not may_book_for(principal, player):
+        raise BookingError("not_allowed")
+    if player.academy_id != session.academy_id:
+        raise BookingError("wrong_academy")
+    return principal.manages(session.academy_id)
+
+
+def check_open(session: GroupSession, now: datetime, *, privileged: bool) -> None:
+    """A (locked) session that may still be booked or waited for: scheduled, not started, and
+    for families inside the booking horizon."""
+    if session.is_cancelled:
+        raise BookingError("session_cancelled")
+    if session.starts_at <= now:
+        raise BookingError("session_past")
+    if not privileged and session.starts_at > session.academy.horizon(now):
+        raise BookingError("beyond_horizon")
 
 
 def check_eligible(player: Player, session: GroupSession) -> None:

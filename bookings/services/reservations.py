@@ -9,14 +9,16 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from bookings.access import Principal, coaches_session, may_book_for
+from bookings.access import Principal, coaches_session
 from bookings.errors import BookingError
 from bookings.locks import lock
 from bookings.models import Player, SessionReservation, WaitlistEntry
 from bookings.services.common import (
     activate_reservation,
+    authorize_booking,
     check_cutoff,
     check_eligible,
+    check_open,
     latest_reservation,
     mark_cancelled,
     move_counts,
@@ -38,12 +40,7 @@ def reservation_create(
 ) -> SessionReservation:
     """Reserve a spot (the player, a guardian, staff). A player offered a spot from the waiting
     list claims it here: the held spot is theirs."""
-    principal = Principal.load(actor)
-    if not may_book_for(principal, player):
-        raise BookingError("not_allowed")
-    if player.academy_id != session.academy_id:
-        raise BookingError("wrong_academy")
-    privileged = principal.manages(session.academy_id)
+    privileged = authorize_booking(actor, player, session)
 
     with transaction.atomic():
         locked = lock(players=[player.pk], sessions=[session.pk])
@@ -53,12 +50,7 @@ def reservation_create(
             return replay
 
         now = now or timezone.now()
-        if session.is_cancelled:
-            raise BookingError("session_cancelled")
-        if session.starts_at <= now:
-            raise BookingError("session_past")
-        if not privileged and session.starts_at > session.academy.horizon(now):
-            raise BookingError("beyond_horizon")
+        check_open(session, now, privileged=privileged)
 
         previous = latest_reservation(session, player)
         if previous is not None and previous.is_active:

@@ -35,13 +35,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bookings.access import Principal, coaches_session, may_book_for
+from bookings.access import Principal, coaches_session
 from bookings.errors import BookingError
 from bookings.locks import Locked, lock
 from bookings.models import Player, SessionReservation, WaitlistEntry
 from bookings.services.common import (
     activate_reservation,
+    authorize_booking,
     check_eligible,
+    check_open,
     latest_reservation,
     move_counts,
     player_busy,
@@ -200,12 +202,7 @@ def waitlist_join(
     now: datetime | None = None,
 ) -> WaitlistEntry:
     """Put a player on a full session's waiting list (the player, a guardian, staff)."""
-    principal = Principal.load(actor)
-    if not may_book_for(principal, player):
-        raise BookingError("not_allowed")
-    if player.academy_id != session.academy_id:
-        raise BookingError("wrong_academy")
-    privileged = principal.manages(session.academy_id)
+    privileged = authorize_booking(actor, player, session)
 
     with transaction.atomic():
         locked = lock(players=[player.pk], sessions=[session.pk])
@@ -214,12 +211,7 @@ def waitlist_join(
         if replay is not None:
             return replay
         now = now or timezone.now()
-        if session.is_cancelled:
-            raise BookingError("session_cancelled")
-        if session.starts_at <= now:
-            raise BookingError("session_past")
-        if not privileged and session.starts_at > session.academy.horizon(now):
-            raise BookingError("beyond_horizon")
+        check_open(session, now, privileged=privileged)
         check_eligible(player, session)
         if SessionReservation.objects.filter(
             session=session, player=player, status=SessionReservation.Status.RESERVED
