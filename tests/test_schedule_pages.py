@@ -210,6 +210,8 @@ def test_waitlist_refusals_and_bad_input(w, full):
     )
     assert client.post(reverse("waitlist_join"), {"session": "x1"}, headers=HX).status_code == 400
     assert client.get(reverse("waitlist_join")).status_code == 405
+    anonymous = Client().post(reverse("waitlist_join"), {"session": full.pk, "player": w.child.pk})
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
     assert WaitlistEntry.objects.get(pk=theirs.pk).status == Status.WAITING
 
 

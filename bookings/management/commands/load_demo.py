@@ -255,6 +255,10 @@ class Command(BaseCommand):
             cancellation_cutoff_hours=24,
             booking_horizon_days=30,
             min_notice_minutes=60,
+            # Inside the 24-hour cut-off a freed spot is offered to the first waiting player
+            # for an hour (before it, they are promoted at once).
+            late_waitlist=Academy.LateWaitlist.OFFER,
+            offer_minutes=60,
         )
         self.tz = self.academy.tz
         self.today = timezone.localdate(self.now, self.tz)
