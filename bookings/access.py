@@ -308,6 +308,17 @@ def sets_goals(p: Principal, coach: Coach, player: Player) -> bool:
     return coach.pk in p.coach_ids_in(coach.academy_id) and coaches_player(p, player)
 
 
+def edits_session(p: Principal, session: GroupSession) -> bool:
+    """Open a session's edit form (and its live "stored now" panel): staff and admins, who
+    change everything, and the session's own coaches, who change its notes."""
+    return p.manages(session.academy_id) or coaches_session(p, session)
+
+
+def edits_coach_hours(p: Principal, coach: Coach) -> bool:
+    """Keep a coach's lesson hours and time off: the coach, staff, admins."""
+    return p.manages(coach.academy_id) or coach.pk in p.coach_academy_by_id
+
+
 def coaches_session(p: Principal, session: GroupSession) -> bool:
     mine = p.coach_ids_in(session.academy_id)
     if not mine:

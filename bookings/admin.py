@@ -27,6 +27,7 @@ from bookings.models import (
     OutgoingEmail,
     Player,
     SessionReservation,
+    WaitlistEntry,
 )
 from bookings.services import (
     group_session_cancel,
@@ -151,7 +152,16 @@ class IndividualBookingAddForm(ServiceForm):
         )
 
 
-SESSION_FIELDS = ["academy", "session_type", "title", "starts_at", "ends_at", "court", "capacity"]
+SESSION_FIELDS = [
+    "academy",
+    "session_type",
+    "title",
+    "starts_at",
+    "ends_at",
+    "court",
+    "capacity",
+    "notes",
+]
 
 
 class GroupSessionForm(ServiceForm):
@@ -188,6 +198,7 @@ class GroupSessionForm(ServiceForm):
             court=cleaned.get("court"),
             coaches=list(cleaned.get("coaches") or []),
             title=cleaned.get("title") or "",
+            notes=cleaned.get("notes") or "",
         )
         if self.instance.pk:
             return group_session_update(session=self.instance, plan=plan, actor=self.actor)
@@ -299,6 +310,27 @@ class IndividualBookingAdmin(ServiceAdmin):
         )
 
 
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(admin.ModelAdmin):
+    """View-only: the waiting lists are kept by the services (joining, leaving and promotion
+    move the session's counters under its lock); staff manage them from the app."""
+
+    list_display = ["player", "session", "status", "offered_until", "joined_by", "created_at"]
+    list_filter = ["status", "session__academy"]
+    list_select_related = ["player", "session__session_type", "joined_by"]
+    search_fields = ["player__first_name", "player__last_name", "session__title"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(admin.ModelAdmin):
     """Read-only: the record of a submission's first result. Deletable, so that deleting a user
@@ -351,7 +383,15 @@ class GroupSessionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # status changes only through the cancel action (the service cancels the reservations
         # as well); a session's reservations tie it to its academy.
-        fields = ["status", "reserved_count", "version", "cancelled_at"]
+        fields = [
+            "status",
+            "reserved_count",
+            "held_count",
+            "waiting_count",
+            "series",
+            "version",
+            "cancelled_at",
+        ]
         return [*fields, "academy"] if obj is not None else fields
 
     def has_delete_permission(self, request, obj=None):

@@ -16,6 +16,7 @@ class BookingsConfig(AppConfig):
             inbox,
             lists,
             routing,
+            schedule,
         )
 
         capture.connect()

@@ -28,11 +28,15 @@ ROLE_LINKS = {
         ("coach_dashboard", "Dashboard"),
         ("coach_home", "My day"),
         ("coach_schedule", "Calendar"),
+        ("coach_sessions", "Sessions"),
+        ("my_hours", "My hours"),
         ("announce", "Message"),
     ],
     Role.STAFF: [
         ("staff_home", "Front desk"),
         ("staff_calendar", "Calendar"),
+        ("staff_sessions", "Sessions"),
+        ("staff_coaches", "Coaches"),
         ("announce", "Message"),
     ],
 }

@@ -196,7 +196,7 @@ class ActivityItem:
 
     @property
     def is_booking(self) -> bool:
-        return self.verb == Activity.Verb.BOOKED
+        return self.verb in (Activity.Verb.BOOKED, Activity.Verb.PROMOTED)
 
     @property
     def sentence(self) -> SafeString:
@@ -236,6 +236,8 @@ _SENTENCES = {
     "booked": "<strong>{actor}</strong> booked <strong>{player}</strong> on {what}",
     "cancelled": "<strong>{actor}</strong> cancelled <strong>{player}</strong> from {what}",
     "session_cancelled": "<strong>{actor}</strong> cancelled the whole session {what}",
+    "promoted": "<strong>{player}</strong> moved up from the waiting list into {what}",
+    "offered": "A place in {what} is held for <strong>{player}</strong> from the waiting list",
     "present": "<strong>{actor}</strong> checked in <strong>{player}</strong> at {what}",
     "late": "<strong>{actor}</strong> checked in <strong>{player}</strong> late at {what}",
     "absent": "<strong>{actor}</strong> marked <strong>{player}</strong> absent from {what}",

@@ -40,6 +40,20 @@ MESSAGES = {
     "bad_status": "Choose present, late or absent.",
     "not_taught": "Goals are for players you teach.",
     "bad_goal": "A goal needs a title (up to 120 characters) and progress from 0 to 100.",
+    "not_eligible": "This session is not open to this player.",
+    "session_not_full": "There is a free spot: reserve it instead of joining the waiting list.",
+    "already_waiting": "This player is already on the waiting list for this session.",
+    "not_waiting": "This player is not on the waiting list for this session.",
+    "offer_lapsed": "The spot offered to this player was not taken in time; it went to the "
+    "next player on the waiting list.",
+    "stale": "Someone else saved this session since you opened it.",
+    "coach_away": "The coach is away at that time.",
+    "moves_booked": "Sessions with reservations would move to a new time; confirm to move them.",
+    "series_empty": "No session falls between those dates on that weekday.",
+    "series_too_long": "A series can run for at most a year.",
+    "bad_dates": "The last day must not be before the first.",
+    "availability_overlap": "That overlaps another of the coach's windows for this lesson type.",
+    "session_started": "A session that has started can only have its notes changed.",
 }
 
 

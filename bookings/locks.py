@@ -2,8 +2,8 @@
 
 pretix's rule: take locks late (inside the transaction, right before the checks they protect),
 all at once, and always in the same order, so two operations never wait on each other in a
-circle. The order is coach, player, group session, court, and by id within each. Call `lock`
-once per transaction with every row the operation will check or write.
+circle. The order is coach, player, session series, group session, court, and by id within
+each. Call `lock` once per transaction with every row the operation will check or write.
 
 Each lock reads only its own row (`of=("self",)`): FOR UPDATE over a join would lock the joined
 academy too, a row every operation would then take in a different order (deadlocks, found by
@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from bookings.errors import BookingError
 from bookings.models import Player
-from scheduling.models import Coach, Court, GroupSession
+from scheduling.models import Coach, Court, GroupSession, SessionSeries
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout that ran out
 
@@ -32,6 +32,7 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout that ra
 class Locked:
     coaches: dict[int, Coach] = field(default_factory=dict)
     players: dict[int, Player] = field(default_factory=dict)
+    series: dict[int, SessionSeries] = field(default_factory=dict)
     sessions: dict[int, GroupSession] = field(default_factory=dict)
     courts: dict[int, Court] = field(default_factory=dict)
 
@@ -40,6 +41,7 @@ def lock(
     *,
     coaches: Iterable[int] = (),
     players: Iterable[int] = (),
+    series: Iterable[int] = (),
     sessions: Iterable[int] = (),
     courts: Iterable[int] = (),
 ) -> Locked:
@@ -51,6 +53,8 @@ def lock(
         return Locked(
             coaches=_take(Coach.objects.select_related("academy"), coaches),
             players=_take(Player.objects.all(), players),
+            # A series' lock covers which occurrences it holds (its edits split it).
+            series=_take(SessionSeries.objects.all(), series),
             # With what the services and their answers show of a session (academy, type), so
             # that nothing reads it again.
             sessions=_take(

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from scheduling.models import Academy, Coach, Court, GroupSession, SessionType
+from scheduling.models import Academy, Coach, Court, GroupSession, Level, SessionType
 
 
 class Player(models.Model):
@@ -23,6 +23,12 @@ class Player(models.Model):
     first_name = models.CharField(max_length=60)
     last_name = models.CharField(max_length=60)
     birth_date = models.DateField(null=True, blank=True)
+    level = models.PositiveSmallIntegerField(
+        choices=Level.choices,
+        null=True,
+        blank=True,
+        help_text="Playing level; session types may be for some levels only.",
+    )
     guardians = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="GuardianLink", related_name="children", blank=True
     )
@@ -95,6 +101,62 @@ class SessionReservation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.RESERVED
+
+
+class WaitlistEntry(models.Model):
+    """A player waiting for a spot in a full group session, first come first served (by id,
+    which the session's lock makes the order of joining).
+
+    Written only by bookings.services (waitlist, reservations, sessions) under the session's
+    row lock, which also keeps the session's waiting_count and held_count. A player is never
+    both reserved and waiting: the services check it under that lock, and an entry ends
+    (promoted) in the same transaction as the reservation it becomes."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        OFFERED = "offered", "Offered a spot"  # held for them until offered_until
+        PROMOTED = "promoted", "Got a spot"
+        LEFT = "left", "Left the list"  # or declined an offer
+        EXPIRED = "expired", "Offer lapsed"
+        CLOSED = "closed", "Session cancelled"
+
+    OPEN = (Status.WAITING, Status.OFFERED)
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="waitlist")
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="waitlist_entries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    joined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    offered_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "waiting list entries"
+        ordering = ["session", "id"]
+        indexes = [models.Index(fields=["session", "status", "id"], name="waitlist_queue_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "player"],
+                condition=Q(status__in=["waiting", "offered"]),
+                name="one_open_waitlist_entry_per_player",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="offered") | Q(offered_until__isnull=False),
+                name="waitlist_offer_has_deadline",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.player} waiting for {self.session} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
 
 
 class IndividualBooking(models.Model):
@@ -203,6 +265,7 @@ class OutgoingEmail(models.Model):
         LESSON_CANCELLED = "lesson_cancelled", "Lesson cancelled"
         SESSION_CANCELLED = "session_cancelled", "Session cancelled"
         WAITLIST_PROMOTION = "waitlist_promotion", "Place from the waiting list"
+        WAITLIST_OFFER = "waitlist_offer", "Place held from the waiting list"
         ANNOUNCEMENT = "announcement", "Announcement"
         SESSION_REMINDER = "session_reminder", "Session reminder"
         LESSON_REMINDER = "lesson_reminder", "Lesson reminder"
@@ -495,6 +558,8 @@ class Activity(models.Model):
         ABSENT = "absent", "marked absent"
         WALK_IN = "walk_in", "added a walk-in"
         RATED = "rated", "rated"
+        PROMOTED = "promoted", "moved up from the waiting list"
+        OFFERED = "offered", "was offered a place from the waiting list"
 
     academy = models.ForeignKey(Academy, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from bookings.models import (
@@ -18,9 +18,10 @@ from bookings.models import (
     IndividualBooking,
     Player,
     SessionReservation,
+    WaitlistEntry,
 )
 from bookings.windows import rating_open
-from scheduling.models import Academy, Coach, Court, GroupSession, SessionType
+from scheduling.models import Academy, Coach, CoachTimeOff, Court, GroupSession, SessionType
 from scheduling.slots import Interval, Slot, day_bounds, generate_slots
 
 RECENT_DAYS = 14  # "My schedule" shows this much of the past
@@ -40,10 +41,11 @@ def mark_label(mark: str, marked_at: datetime | None) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of a schedule: a group session reservation or an individual lesson."""
+    """One line of a schedule: a group session reservation, an individual lesson, or a place on
+    a group session's waiting list (waiting, or offered a spot until `until`)."""
 
-    kind: str  # "group" or "lesson"
-    pk: int  # the reservation's or booking's id
+    kind: str  # "group", "lesson", "waiting" or "offered"
+    pk: int  # the reservation's, booking's or waiting list entry's id
     title: str
     starts_at: datetime
     ends_at: datetime
@@ -58,10 +60,28 @@ class Entry:
     attendance_id: int | None = None
     rating: int | None = None  # the family's rating of it, if any
     can_rate: bool = False  # attended, and ratings still open (bookings.windows)
+    session_id: int = 0  # group kinds: the session
+    coach_id: int = 0  # lessons: the coach
+    position: int = 0  # waiting: 1 for the first in line
+    until: datetime | None = None  # offered: held until then
 
     @property
     def mark_label(self) -> str:
         return mark_label(self.mark, self.marked_at)
+
+    @property
+    def on_waitlist(self) -> bool:
+        return self.kind in ("waiting", "offered")
+
+    @property
+    def place(self) -> str:
+        return ordinal(self.position)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _attendance_fields(
@@ -92,7 +112,8 @@ def family_players(user_id: int) -> list[Player]:
 def schedule_entries(
     player_ids: Iterable[int], *, now: datetime | None = None, upcoming_only: bool = False
 ) -> list[Entry]:
-    """Active reservations and lessons of these players, oldest first (three queries)."""
+    """Active reservations, lessons and waiting list places of these players, oldest first
+    (four queries)."""
     now = now or timezone.now()
     ids = list(player_ids)
     since = now if upcoming_only else now - timedelta(days=RECENT_DAYS)
@@ -138,6 +159,27 @@ def schedule_entries(
                 colour=s.session_type.colour,
                 cancellable=s.academy.cancellable_online(s.starts_at, now),
                 **_attendance_fields(_attendance_of(r), s.starts_at, s.ends_at, now),
+                session_id=s.pk,
+            )
+        )
+    for w in _waitlist_places(ids, now, until):
+        s = w.session
+        entries.append(
+            Entry(
+                kind=w.status,
+                pk=w.pk,
+                title=s.display_title,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                player_id=w.player_id,
+                player_name=w.player.full_name,
+                coach_names=", ".join(c.display_name for c in s.coaches.all()),
+                court=s.court.name if s.court else "",
+                colour=s.session_type.colour,
+                cancellable=True,  # leaving the list is always possible
+                session_id=s.pk,
+                position=getattr(w, "ahead", 0) or 0,  # annotated by _waitlist_places
+                until=w.offered_until,
             )
         )
     for b in lessons:
@@ -155,6 +197,7 @@ def schedule_entries(
                 colour=b.session_type.colour,
                 cancellable=b.academy.cancellable_online(b.starts_at, now),
                 **_attendance_fields(_attendance_of(b), b.starts_at, b.ends_at, now),
+                coach_id=b.coach_id,
             )
         )
     entries.sort(key=lambda e: (e.starts_at, e.kind, e.pk))
@@ -190,6 +233,51 @@ def _attendee(row: SessionReservation | IndividualBooking) -> Attendee:
     )
 
 
+def _waitlist_places(ids: list[int], now: datetime, until: datetime) -> list[WaitlistEntry]:
+    """The players' open waiting list entries of sessions still to come, each with its place
+    in the queue (`ahead`: 1 for the first waiting; offered entries are out of the queue)."""
+    place = (
+        WaitlistEntry.objects.filter(
+            session=OuterRef("session"), status=WaitlistEntry.Status.WAITING, id__lte=OuterRef("id")
+        )
+        .values("session")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return list(
+        WaitlistEntry.objects.filter(
+            player_id__in=ids,
+            status__in=WaitlistEntry.OPEN,
+            session__status=GroupSession.Status.SCHEDULED,
+            session__starts_at__gte=now,
+            session__starts_at__lt=until,
+        )
+        .annotate(ahead=Subquery(place))
+        .select_related("player", "session__session_type", "session__court")
+        .prefetch_related(Prefetch("session__coaches", queryset=Coach.objects.order_by("id")))
+    )
+
+
+def closed_types(players: list[Player], on: date) -> dict[int, list[int]]:
+    """For each player, the group session types of their academy they may not join on `on`
+    (one query): what the pages mark as "not open to" them."""
+    academy_ids = {p.academy_id for p in players}
+    types = [
+        t
+        for t in SessionType.objects.filter(academy_id__in=academy_ids, kind=SessionType.Kind.GROUP)
+        if t.has_audience
+    ]
+    return {
+        p.pk: [
+            t.pk
+            for t in types
+            if t.academy_id == p.academy_id
+            and t.refusal(first_name=p.first_name, birth_date=p.birth_date, level=p.level, on=on)
+        ]
+        for p in players
+    }
+
+
 @dataclass
 class SessionView:
     """A group session or lesson as a calendar shows it."""
@@ -210,6 +298,12 @@ class SessionView:
     # Check-in counts, shown to whoever sees the session (no names in them).
     marked: int = 0
     present: int = 0  # present or late
+    held: int = 0  # spots offered to waiting players
+    waiting: int = 0
+    type_id: int = 0
+    audience: str = ""  # who the type is for ("Ages 8-17"), "" for anyone
+    series_id: int | None = None
+    notes: str = ""
 
     @property
     def checkin_complete(self) -> bool:
@@ -218,12 +312,12 @@ class SessionView:
 
     @property
     def spots_left(self) -> int:
-        return max(self.capacity - self.booked, 0)
+        return max(self.capacity - self.booked - self.held, 0)
 
     @property
     def occupancy(self) -> str:
         """Seed 001's colour bands: green below 60 %, amber below 100 %, red when full."""
-        if self.capacity == 0 or self.booked >= self.capacity:
+        if self.capacity == 0 or self.booked + self.held >= self.capacity:
             return "full"
         return "busy" if self.booked / self.capacity >= 0.6 else "open"
 
@@ -286,6 +380,12 @@ def sessions_between(
                 capacity=s.capacity,
                 booked=s.reserved_count,
                 **_attendees([_attendee(r) for r in s.active_reservations]),
+                held=s.held_count,
+                waiting=s.waiting_count,
+                type_id=s.session_type_id,
+                audience=s.session_type.audience,
+                series_id=s.series_id,
+                notes=s.notes,
             )
         )
     if include_lessons:
@@ -371,17 +471,48 @@ def coach_busy(coach_id: int, start: datetime, end: datetime) -> list[Interval]:
     ]
 
 
+Span = tuple[datetime, datetime, int | None]  # start, end, a group session to leave out
+Use = GroupSession | IndividualBooking
+
+
 def coach_clash(
     coach_id: int, start: datetime, end: datetime, *, exclude_session: int | None = None
-) -> GroupSession | IndividualBooking | None:
+) -> Use | None:
     """What a coach teaches in [start, end), if anything (other than `exclude_session`)."""
-    lessons, sessions = _coach_uses(coach_id, start, end)
-    if exclude_session is not None:
-        sessions = sessions.exclude(pk=exclude_session)
-    return (
-        sessions.select_related("session_type").first()
-        or lessons.select_related("session_type").first()
+    return coach_clashes(coach_id, [(start, end, exclude_session)])[0]
+
+
+def coach_clashes(coach_id: int, spans: list[Span]) -> list[Use | None]:
+    """coach_clash for many spans at once (a series): two queries whatever their number."""
+    lo, hi = _bounds(spans)
+    lessons, sessions = _coach_uses(coach_id, lo, hi)
+    return _first_uses(
+        spans,
+        list(sessions.select_related("session_type")),
+        list(lessons.select_related("session_type")),
     )
+
+
+def _bounds(spans: list[Span]) -> tuple[datetime, datetime]:
+    return min(s for s, _, _ in spans), max(e for _, e, _ in spans)
+
+
+def _first_uses(
+    spans: list[Span], sessions: list[GroupSession], lessons: list[IndividualBooking]
+) -> list[Use | None]:
+    """For each span, the first session (else lesson) overlapping it, in time order."""
+    found: list[Use | None] = []
+    uses: list[Use] = [*sessions, *lessons]
+    for start, end, exclude in spans:
+        overlapping = (
+            use
+            for use in uses
+            if use.starts_at < end
+            and use.ends_at > start
+            and not (isinstance(use, GroupSession) and use.pk == exclude)
+        )
+        found.append(next(overlapping, None))
+    return found
 
 
 def _coach_uses(
@@ -423,21 +554,39 @@ def lesson_slots(
 
 def court_clash(
     court: Court, start: datetime, end: datetime, *, exclude_session: int | None = None
-) -> GroupSession | IndividualBooking | None:
+) -> Use | None:
     """What uses a court in [start, end), if anything: a scheduled group session (other than
     `exclude_session`) or a booked lesson. The one court rule, for lessons and sessions."""
-    overlap = Q(court=court, starts_at__lt=end, ends_at__gt=start)
+    return court_clashes(court, [(start, end, exclude_session)])[0]
+
+
+def court_clashes(court: Court, spans: list[Span]) -> list[Use | None]:
+    """court_clash for many spans at once (a series): two queries whatever their number."""
+    lo, hi = _bounds(spans)
+    overlap = Q(court=court, starts_at__lt=hi, ends_at__gt=lo)
     sessions = GroupSession.objects.filter(overlap, status=GroupSession.Status.SCHEDULED)
-    if exclude_session is not None:
-        sessions = sessions.exclude(pk=exclude_session)
-    session = sessions.select_related("session_type").first()
-    if session is not None:
-        return session
-    return (
-        IndividualBooking.objects.filter(overlap, status=IndividualBooking.Status.BOOKED)
-        .select_related("session_type")
-        .first()
+    lessons = IndividualBooking.objects.filter(overlap, status=IndividualBooking.Status.BOOKED)
+    return _first_uses(
+        spans,
+        list(sessions.select_related("session_type")),
+        list(lessons.select_related("session_type")),
     )
+
+
+def coach_away(coach_id: int, spans: list[Span]) -> list[CoachTimeOff | None]:
+    """For each span, the coach's time off overlapping it, if any (one query)."""
+    lo, hi = _bounds(spans)
+    away = list(CoachTimeOff.objects.filter(coach_id=coach_id, starts_at__lt=hi, ends_at__gt=lo))
+    return [next((a for a in away if a.starts_at < e and a.ends_at > s), None) for s, e, _ in spans]
+
+
+def describe_time_off(away: CoachTimeOff, tz: tzinfo) -> str:
+    """Time off as a clash message says it: "Coaching at a tournament, Tue 24 Nov 00:00 to
+    Wed 25 Nov 00:00"."""
+    start, end = away.starts_at.astimezone(tz), away.ends_at.astimezone(tz)
+    until = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%a %-d %b %H:%M}"
+    when = f"{start:%a %-d %b %H:%M} to {until}"
+    return f"{away.reason}, {when}" if away.reason else when
 
 
 def describe_use(use: GroupSession | IndividualBooking, tz: tzinfo) -> str:

@@ -1,6 +1,16 @@
 from django.urls import path
 
-from bookings.views import account, actions, announcements, auth, coaching, links, pages
+from bookings.views import (
+    account,
+    actions,
+    announcements,
+    auth,
+    coaching,
+    hours,
+    links,
+    pages,
+    schedule,
+)
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -19,6 +29,8 @@ urlpatterns = [
     path("sessions/<int:session_id>/walk-in/", coaching.walk_in, name="walk_in"),
     path("feedback/<int:attendance_id>/", coaching.feedback, name="feedback"),
     path("coach/schedule/", pages.coach_schedule, name="coach_schedule"),
+    path("coach/sessions/", schedule.coach_sessions, name="coach_sessions"),
+    path("coach/hours/", hours.my_hours, name="my_hours"),
     path("staff/", pages.staff_home, name="staff_home"),
     path("staff/calendar/", pages.staff_calendar, name="staff_calendar"),
     path("staff/coaches/<int:coach_id>/", coaching.staff_coach, name="staff_coach"),
@@ -27,6 +39,29 @@ urlpatterns = [
     path("inbox/", announcements.inbox, name="inbox"),
     path("inbox/read/", announcements.inbox_read, name="inbox_read"),
     path("announce/", announcements.announce, name="announce"),
+    path("staff/sessions/", schedule.staff_sessions, name="staff_sessions"),
+    path("staff/sessions/new/", schedule.session_new, name="session_new"),
+    path("staff/series/<int:series_id>/", schedule.series_detail, name="series_detail"),
+    path("staff/coaches/", hours.staff_coaches, name="staff_coaches"),
+    path("sessions/<int:session_id>/edit/", schedule.session_edit, name="session_edit"),
+    path(
+        "sessions/<int:session_id>/cancel-following/",
+        schedule.series_cancel_following,
+        name="series_cancel",
+    ),
+    path("coaches/<int:coach_id>/hours/", hours.coach_hours, name="coach_hours"),
+    path("coaches/<int:coach_id>/hours/windows/", hours.window_add, name="window_add"),
+    path(
+        "coaches/<int:coach_id>/hours/windows/<int:window_id>/remove/",
+        hours.window_remove,
+        name="window_remove",
+    ),
+    path("coaches/<int:coach_id>/hours/away/", hours.away_add, name="away_add"),
+    path(
+        "coaches/<int:coach_id>/hours/away/<int:away_id>/remove/",
+        hours.away_remove,
+        name="away_remove",
+    ),
     path("reserve/", actions.reserve, name="reserve"),
     path("book/", actions.book, name="book"),
     path("cancel/", actions.cancel, name="cancel"),
@@ -38,4 +73,7 @@ urlpatterns = [
     path("email/unsubscribe/<str:token>/", links.unsubscribe, name="unsubscribe"),
     path("attendance/mark/", actions.attendance_mark, name="attendance_mark"),
     path("goals/step/", actions.goal_step, name="goal_step"),
+    path("waitlist/join/", actions.waitlist_join, name="waitlist_join"),
+    path("waitlist/leave/", actions.waitlist_leave, name="waitlist_leave"),
+    path("waitlist/claim/", actions.waitlist_claim, name="waitlist_claim"),
 ]

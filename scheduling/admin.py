@@ -16,6 +16,7 @@ from scheduling.models import (
     CoachAvailability,
     CoachTimeOff,
     Court,
+    SessionSeries,
     SessionType,
     StaffMember,
 )
@@ -63,7 +64,15 @@ class CourtAdmin(admin.ModelAdmin):
 
 @admin.register(SessionType)
 class SessionTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "academy", "kind", "duration_minutes", "default_capacity", "swatch"]
+    list_display = [
+        "name",
+        "academy",
+        "kind",
+        "duration_minutes",
+        "default_capacity",
+        "audience",
+        "swatch",
+    ]
     list_filter = ["academy", "kind"]
     list_select_related = ["academy"]
     search_fields = ["name", "academy__name"]
@@ -112,3 +121,20 @@ class CoachTimeOffAdmin(admin.ModelAdmin):
     search_fields = ["coach__display_name", "reason"]
     date_hierarchy = "starts_at"
     autocomplete_fields = ["coach"]
+
+
+@admin.register(SessionSeries)
+class SessionSeriesAdmin(admin.ModelAdmin):
+    """View-only: a series and its occurrences are made and changed by the app's schedule pages
+    (bookings.services.series), which check every occurrence for clashes."""
+
+    list_display = ["describe", "academy", "capacity", "created_by", "created_at"]
+    list_filter = ["academy", "weekday", "session_type"]
+    list_select_related = ["academy", "session_type", "court", "created_by"]
+    search_fields = ["title", "session_type__name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib import admin
@@ -22,16 +23,20 @@ from bookings.models import (
     OutgoingEmail,
     Player,
     SessionReservation,
+    WaitlistEntry,
 )
 from bookings.services import (
     attendance_mark,
     feedback_save,
     individual_booking_create,
     reservation_create,
+    series_create,
+    waitlist_join,
 )
 from bookings.services.accounts import calendar_feed_create
-from scheduling.models import CoachTimeOff, Court, GroupSession, StaffAssignment
-from tests.factories import days_ahead, local, make_session
+from bookings.services.sessions import SessionPlan
+from scheduling.models import CoachTimeOff, Court, GroupSession, SessionSeries, StaffAssignment
+from tests.factories import days_ahead, local, make_player, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +93,30 @@ def rows(world):
     )
     calendar_feed_create(user=world.player_user, scope="mine")
     EmailOptOut.objects.create(user=world.player_user, topic="reminders")
-    return reservation, booking, time_off, email
+    for player in (world.child2, world.other_child, make_player(world.academy)):
+        reservation_create(player=player, session=world.session, actor=world.staff_user)
+    entry = waitlist_join(player=world.child, session=world.session, actor=world.parent_user)
+    starts = local(world.academy, days_ahead(12), 18)
+    series = series_create(
+        academy=world.academy,
+        plan=SessionPlan(
+            session_type=world.group_type,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=1),
+            capacity=6,
+            coaches=[world.coach2],
+        ),
+        until=days_ahead(12 + 14),
+        actor=world.staff_user,
+    )
+    return SimpleNamespace(
+        reservation=reservation,
+        booking=booking,
+        time_off=time_off,
+        email=email,
+        entry=entry,
+        series=series,
+    )
 
 
 def messages_of(response) -> list[str]:
@@ -118,6 +146,8 @@ def test_every_model_of_ours_is_registered():
         "Feedback",
         "Goal",
         "Activity",
+        "SessionSeries",
+        "WaitlistEntry",
     }
 
 
@@ -125,7 +155,18 @@ def test_every_model_of_ours_is_registered():
 def test_changelist_add_and_change_pages_render(web, rows, model):
     assert web.get(url(model, "changelist")).status_code == 200
     add = web.get(url(model, "add"))
-    made_elsewhere = {IdempotencyKey, OutgoingEmail, CalendarFeed, Attendance, Feedback, Activity}
+    # Made only elsewhere: submissions, emails, feeds, check-ins, ratings, the log (the services
+    # and the tablet), series and waiting lists (the schedule pages).
+    made_elsewhere = {
+        IdempotencyKey,
+        OutgoingEmail,
+        CalendarFeed,
+        Attendance,
+        Feedback,
+        Activity,
+        SessionSeries,
+        WaitlistEntry,
+    }
     assert add.status_code == (403 if model in made_elsewhere else 200)
     obj = model.objects.first()
     assert obj is not None, f"the fixtures made no {model.__name__}"
@@ -155,7 +196,8 @@ def test_filters_by_status_and_academy(web, world, rows):
         {"status__exact": "scheduled", "academy__id__exact": world.academy.pk},
     )
     assert response.status_code == 200
-    assert list(response.context["cl"].result_list) == [world.session, world.session2]
+    series = rows.series.occurrences.order_by("starts_at")
+    assert list(response.context["cl"].result_list) == [world.session, world.session2, *series]
 
 
 # -- group sessions: capacity, status and court ---------------------------------------------------
@@ -424,7 +466,7 @@ def test_adding_to_a_full_session_is_refused(web, world):
 
 
 def test_reservations_are_view_only_and_never_deleted(web, world, rows):
-    reservation, *_ = rows
+    reservation = rows.reservation
     page = web.get(url(SessionReservation, "change", reservation.pk))
     assert page.status_code == 200
     assert not page.context["has_change_permission"]
@@ -525,7 +567,7 @@ def test_a_time_the_coach_does_not_offer_is_a_form_error(web, world):
 
 
 def test_cancel_lessons_action(web, world, rows):
-    _, booking, *_ = rows
+    booking = rows.booking
     response = web.post(
         url(IndividualBooking, "changelist"),
         {"action": "cancel_bookings", "_selected_action": [booking.pk]},
@@ -551,7 +593,7 @@ def test_court_admin_lists_courts(web, world):
 
 
 def test_a_failed_email_can_be_sent_again(web, rows):
-    email = rows[3]
+    email = rows.email
     response = web.post(
         url(OutgoingEmail, "changelist"),
         {"action": "send_again", "_selected_action": [email.pk]},

@@ -82,3 +82,9 @@ def test_bench_smoke_produces_sane_numbers(tmp_path):
     burst = dash["burst"]
     assert 0 < burst["renders_of_the_figures"] <= burst["check_ins"]
     assert r["meta"]["versions"]["django"] and r["meta"]["machine"]["cores"]
+
+    series, cancel = r["ops"]["series"], r["ops"]["cancel"]
+    assert series["sessions"] == series["series"] * series["weeks"] > 0
+    assert series["delivery"]["complete"] and series["latency_ms"]["n"] > 0
+    assert series["create_ms"]["median_ms"] > 0
+    assert cancel["promotes"]["statements"] > cancel["no_waiting_list"]["statements"]

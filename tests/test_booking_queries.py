@@ -29,13 +29,15 @@ from tests.factories import build_world, reserve
 # log includes BEGIN and COMMIT or ROLLBACK). A reservation is those two and 7 more: the
 # principal, the player's lock, the session's lock (with its academy and type), the previous
 # reservation, the overlap check, the insert or reactivation, the session's count. A
-# cancellation is 2 + 5: the principal, the session's lock, the reservation (with its player),
-# its update, the session's count. Who hears of it (coaches, guardians) is read after COMMIT, by
-# the publisher, outside the locks. (Before: 2 + 21 and 2 + 16, then 2 + 8 and 2 + 6.) Each
-# also writes its line of the activity log (bookings.services.activity): who did it, in the same
+# cancellation is 2 + 6: the principal, the session's waiting list (its players are locked with
+# the session, as a freed spot goes to the first of them in the same transaction), the session's
+# lock, the reservation (with its player), its update, the session's count. Who hears of it
+# (coaches, guardians) is read after COMMIT, by the publisher, outside the locks. (Before: 2 + 21
+# and 2 + 16, then 2 + 8 and 2 + 6, then 2 + 7 and 2 + 5 before the waiting list.) Each also
+# writes its line of the activity log (bookings.services.activity): who did it, in the same
 # transaction, for the front desk's recent changes and the coach's activity.
 RESERVE = 2 + 7 + 1
-CANCEL = 2 + 5 + 1
+CANCEL = 2 + 6 + 1
 # The benchmark's most common outcome: the principal, the two locks, the previous reservation.
 REFUSED_FULL = 2 + 4
 

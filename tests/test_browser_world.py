@@ -43,7 +43,7 @@ from scheduling.models import Academy, Coach, GroupSession, SessionType
 from tests.browser.world import MARGIN, Timetable, prepare
 
 CUTOFF, NOTICE, HORIZON = timedelta(hours=24), timedelta(minutes=60), timedelta(days=30)
-SWEEP_DAYS = 7  # at least the days prepare() uses (asserted below)
+SWEEP_DAYS = 10  # at least the days prepare() uses (asserted below)
 
 
 def utc(text: str) -> datetime:
@@ -255,7 +255,10 @@ def test_world_is_bookable_and_cancellable(label: str, now: datetime, clock_chan
     # Rehearsals at the end of the margin, each rolled back.
     staff = get_user("staff")
     for path, item in described:
-        if path.startswith(("held", "crowd")) or path in ("coach_cancel", "desk_cancel"):
+        if path.startswith(("held", "crowd", "waitlist")) or path in (
+            "coach_cancel",
+            "desk_cancel",
+        ):
             continue
         for key in item["for"]:
             player, actor = players[key], family_user(players[key])
@@ -299,6 +302,13 @@ def test_world_is_bookable_and_cancellable(label: str, now: datetime, clock_chan
         with pytest.raises(BookingError) as refused:
             book("isla", world["race"])
         assert refused.value.code == "slot_taken"
+    with rolled_back():  # Mia cancels a full session: Isla, first in line, gets her spot
+        s = GroupSession.objects.get(pk=world["waitlist"]["id"])
+        assert (s.reserved_count, s.waiting_count) == (s.capacity, 1)
+        mia = players["mia"]
+        held = s.reservations.get(player=mia, status="reserved")
+        reservation_cancel(reservation=held, actor=mia.user, now=later)
+        assert s.reservations.filter(player=players["isla"], status="reserved").exists()
     with rolled_back():  # the coach calls off a session Oliver holds
         s = GroupSession.objects.get(pk=world["coach_cancel"]["id"])
         assert s.reservations.filter(player=players["oliver"], status="reserved").exists()

@@ -275,3 +275,35 @@ def test_the_demo_has_announcements_in_inboxes(demo):
     parent = InboxItem.objects.filter(user__username="parent")
     assert parent.filter(read_at__isnull=False).count() == 1  # the desk's, read
     assert InboxItem.objects.filter(user__username="player").exists()
+
+
+def test_running_the_academy_is_in_the_demo(demo):
+    """Two weekly series, a full session with one of the demo parent's children first in line,
+    session types for some ages and levels only, and nobody booked into one not open to them."""
+    from bookings.models import WaitlistEntry
+    from bookings.services.waitlist import position
+
+    academy, out = demo
+    assert academy.series.count() == 2
+    assert all(s.occurrences.count() >= 12 for s in academy.series.all())
+    junior = academy.session_types.get(name="Junior squad")
+    assert (junior.min_age, junior.max_age) == (8, 17)
+    parent = get_user_model().objects.get(username="parent")
+    first = WaitlistEntry.objects.filter(
+        session__academy=academy, status="waiting", player__guardians=parent
+    ).first()
+    assert first is not None and position(first) == 1 and first.session.is_full
+    assert "a waiting list on Junior squad" in out
+    for r in SessionReservation.objects.filter(
+        session__academy=academy, status="reserved"
+    ).select_related("player", "session__session_type"):
+        day = r.session.starts_at.astimezone(academy.tz).date()
+        assert (
+            r.session.session_type.refusal(
+                first_name=r.player.first_name,
+                birth_date=r.player.birth_date,
+                level=r.player.level,
+                on=day,
+            )
+            is None
+        ), r

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from bookings.live.schedule import SessionEditor
 from realtime import ephemeral, presence
 from realtime.ephemeral import get_ephemeral
 from tests.test_live_streams import (
@@ -181,3 +182,17 @@ async def test_holds_tell_the_others_without_a_name(backend, w, sockets):  # typ
         got = _decode(await staff.comm.receive_output(timeout=5))
     assert got["t"] == "h" and got["on"] is False and got["i"] == "1765200000"
     assert await sync_to_async(get_ephemeral().holds)(slots) == {}
+
+
+async def test_two_editors_of_a_session_know_of_each_other(w, sockets):  # type: ignore[no-untyped-def]
+    """The session's edit form (bookings.live.schedule.SessionEditor): the front desk and the
+    session's coach see each other there before either saves."""
+    key = SessionEditor(w.session.pk).key
+    staff = await live(sockets, w.staff_user, [key])
+    coach = await live(sockets, w.coach_user, [key])
+    await presence_settled(staff, coach)
+
+    for sock, other in ((staff, w.coach_user), (coach, w.staff_user)):
+        assert sock.ready["presence"]["names"] is True
+        assert sock.ready["presence"]["place"].startswith("the edit form of ")
+        assert other.username in names_in(latest(sock))

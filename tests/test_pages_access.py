@@ -33,7 +33,10 @@ from bookings.live.desk import DeskDay, DeskFeed
 from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.inbox import InboxBadge
 from bookings.live.lists import Reservations, Schedule
+from bookings.live.schedule import SessionEditor, StaffPlan
 from bookings.models import Activity, Attendance, Feedback, Goal
+from bookings.services import series_create
+from bookings.services.sessions import SessionPlan
 from realtime.fragments import LiveFragment
 from scheduling.models import StaffMember
 from tests.factories import (
@@ -117,6 +120,15 @@ live_goals_child             404    200          404   404    404   200   200  3
 live_goals_family            404    200          404   404    404   404   404  302     404     404      404      404
 live_desk                    404    404          404   404    404   200   200  302     404     404      404      404
 live_deskfeed                404    404          404   404    404   200   200  302     404     404      404      404
+staff_sessions               403    403          403   403    403   200   200  302     200     403      403      403
+session_new                  403    403          403   403    403   200   200  302     200     403      403      403
+session_edit                 403    403          403   200    403   200   200  302     404     404      404      404
+series_detail                403    403          403   403    403   200   200  302     404     403      403      403
+staff_coaches                403    403          403   403    403   200   200  302     200     403      403      403
+coach_hours                  403    403          403   200    403   200   200  302     404     404      404      404
+coach_sessions               403    403          403   200    200   403   403  302     403     200      403      403
+live_plan                    404    404          404   404    404   200   200  302     404     404      404      404
+live_editor                  404    404          404   200    404   200   200  302     404     404      404      404
 """  # noqa: E501
 
 
@@ -165,6 +177,19 @@ def pw(db):
         Activity.objects.create(
             academy=w.academy, verb="booked", at=now, player=player, session=session
         )
+    starts = local(w.academy, w.day + timedelta(days=7), 18)
+    w.series = series_create(
+        academy=w.academy,
+        plan=SessionPlan(
+            session_type=w.group_type,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=1),
+            capacity=6,
+            coaches=[w.coach2],
+        ),
+        until=w.day + timedelta(days=21),
+        actor=w.staff_user,
+    )
 
     w.users = {
         "player": w.player_user,
@@ -252,6 +277,15 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "live_goals_family": _live(Goals.of_family(w.parent_user.pk)),
         "live_desk": _live(DeskDay(a, w.day)),
         "live_deskfeed": _live(DeskFeed(a)),
+        "staff_sessions": reverse("staff_sessions") + f"?date={day}",
+        "session_new": reverse("session_new") + f"?date={day}",
+        "session_edit": reverse("session_edit", args=[w.session.pk]),
+        "series_detail": reverse("series_detail", args=[w.series.pk]),
+        "staff_coaches": reverse("staff_coaches"),
+        "coach_hours": reverse("coach_hours", args=[w.coach.pk]),
+        "coach_sessions": reverse("coach_sessions"),
+        "live_plan": _live(StaffPlan(a, w.day)),
+        "live_editor": _live(SessionEditor(w.session.pk)),
     }
 
 
@@ -670,6 +704,12 @@ A11Y_PAGES = [
     ("staff", "staff_player_book"),
     ("parent", "account"),
     ("coach", "account"),
+    ("staff", "staff_sessions"),
+    ("staff", "session_new"),
+    ("staff", "session_edit"),
+    ("coach", "session_edit"),
+    ("staff", "coach_hours"),
+    ("coach", "coach_hours"),
 ]
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bookings.errors import BookingError
-from bookings.models import IdempotencyKey, IndividualBooking, SessionReservation
+from bookings.models import IdempotencyKey, IndividualBooking, SessionReservation, WaitlistEntry
 from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
@@ -26,9 +26,11 @@ from bookings.services import (
 from bookings.services.sessions import SessionPlan
 from scheduling.models import (
     Coach,
+    CoachAvailability,
     CoachTimeOff,
     Court,
     GroupSession,
+    SessionSeries,
     StaffAssignment,
     StaffMember,
 )
@@ -57,7 +59,17 @@ def world(module_world):
 
 
 def snapshot() -> dict[str, list[dict]]:
-    models = (SessionReservation, IndividualBooking, GroupSession, StaffAssignment, IdempotencyKey)
+    models = (
+        SessionReservation,
+        IndividualBooking,
+        GroupSession,
+        StaffAssignment,
+        IdempotencyKey,
+        WaitlistEntry,
+        SessionSeries,
+        CoachTimeOff,
+        CoachAvailability,
+    )
     return {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
 
 

@@ -19,6 +19,7 @@ from bookings.emails.queue import (
     lesson_cancelled,
     reservation_cancelled,
     session_cancelled,
+    waitlist_offer,
     waitlist_promotion,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "lesson_cancelled",
     "reservation_cancelled",
     "session_cancelled",
+    "waitlist_offer",
     "waitlist_promotion",
 ]

@@ -33,6 +33,7 @@ from bookings.models import (
     OutgoingEmail,
     Player,
     SessionReservation,
+    WaitlistEntry,
 )
 from config.security import local_path
 from scheduling.models import Academy, GroupSession
@@ -128,6 +129,9 @@ _LESSON = IndividualBooking.objects.select_related(
     "player", "academy", "coach", "session_type", "court"
 )
 _SESSION = GroupSession.objects.select_related("academy", "session_type", "court")
+_ENTRY = WaitlistEntry.objects.select_related(
+    "player", "session__academy", "session__session_type", "session__court"
+)
 
 
 # -- one composer per kind ------------------------------------------------------------------------
@@ -231,6 +235,27 @@ def _waitlist_promotion(row: OutgoingEmail, family: frozenset[int]) -> Draft | N
     )
 
 
+def _waitlist_offer(row: OutgoingEmail, family: frozenset[int]) -> Draft | None:
+    e = _ENTRY.filter(pk=row.about_id).first()
+    if e is None or e.status != WaitlistEntry.Status.OFFERED or e.player_id not in family:
+        return None  # taken, declined or lapsed meanwhile: no longer true
+    if e.offered_until is None or cause(e.pk, e.offered_until) != row.cause:
+        return None
+    if e.offered_until <= timezone.now() or e.session.is_cancelled:
+        return None
+    s = e.session
+    return _draft(
+        "waitlist_offer",
+        "A place is held for you",
+        _session_details(s),
+        s.academy,
+        [e.player],
+        row,
+        until=e.offered_until,
+        link=_reservations_page(row.recipient_id, [e.player]),
+    )
+
+
 def _session_reminder(row: OutgoingEmail, family: frozenset[int]) -> Draft | None:
     s = _SESSION.filter(pk=row.about_id).first()
     if s is None or s.is_cancelled or cause(s.pk, s.starts_at) != row.cause:
@@ -293,6 +318,7 @@ COMPOSERS: dict[str, Callable[[OutgoingEmail, frozenset[int]], Draft | None]] = 
     Kind.LESSON_CANCELLED: _lesson_cancelled,
     Kind.SESSION_CANCELLED: _session_cancelled,
     Kind.WAITLIST_PROMOTION: _waitlist_promotion,
+    Kind.WAITLIST_OFFER: _waitlist_offer,
     Kind.SESSION_REMINDER: _session_reminder,
     Kind.LESSON_REMINDER: _lesson_reminder,
     Kind.ANNOUNCEMENT: _announcement,

@@ -30,6 +30,7 @@ from bookings.models import (
     OutgoingEmail,
     Player,
     SessionReservation,
+    WaitlistEntry,
 )
 from scheduling.models import GroupSession
 
@@ -40,6 +41,7 @@ TOPIC_OF = {
     Kind.LESSON_CANCELLED: EmailTopic.CANCELLATIONS,
     Kind.SESSION_CANCELLED: EmailTopic.CANCELLATIONS,
     Kind.WAITLIST_PROMOTION: EmailTopic.PROMOTIONS,
+    Kind.WAITLIST_OFFER: EmailTopic.PROMOTIONS,
     Kind.ANNOUNCEMENT: EmailTopic.ANNOUNCEMENTS,
     Kind.SESSION_REMINDER: EmailTopic.REMINDERS,
     Kind.LESSON_REMINDER: EmailTopic.REMINDERS,
@@ -170,6 +172,17 @@ def waitlist_promotion(*, reservation: SessionReservation) -> None:
         cause=cause(reservation.pk, reservation.updated_at),
         about_id=reservation.pk,
         recipients=addressable(family_of([reservation.player_id]), topic),
+    )
+
+
+def waitlist_offer(*, entry: WaitlistEntry) -> None:
+    """A spot held for a waiting player until a time (issue 13): tell the family, who must
+    take it before then. Call it after the entry is saved as offered, in the same transaction."""
+    put(
+        Kind.WAITLIST_OFFER,
+        cause=cause(entry.pk, entry.offered_until),
+        about_id=entry.pk,
+        recipients=addressable(family_of([entry.player_id]), TOPIC_OF[Kind.WAITLIST_OFFER]),
     )
 
 

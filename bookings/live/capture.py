@@ -24,6 +24,7 @@ from bookings.models import (
     IndividualBooking,
     Player,
     SessionReservation,
+    WaitlistEntry,
 )
 from realtime.capture import Saved, publish_model
 from realtime.events import Event
@@ -80,6 +81,35 @@ def _goal(g: Goal, saved: Saved) -> Event:
     return Event(
         "goal",
         {"academy": g.academy_id, "coaches": sorted(coaches), "players": sorted(players)},
+    )
+
+
+def sessions_added(academy_id: int, sessions: list[GroupSession], coach_ids: list[int]) -> Event:
+    """Sessions made in one go (a series, written with bulk_create, which sends no signal):
+    one event for the lot, so open pages hear of a term's timetable as one change."""
+    return Event(
+        "sessions",
+        {
+            "academy": academy_id,
+            "ids": [s.pk for s in sessions],
+            "times": _times(*(s.starts_at for s in sessions)),
+            "coaches": sorted(coach_ids),
+        },
+    )
+
+
+def _waitlist(e: WaitlistEntry, saved: Saved) -> Event:
+    """A waiting list entry joined, offered a spot, promoted, left, lapsed or closed."""
+    return Event(
+        "waitlist",
+        {
+            "id": e.pk,
+            "session": e.session_id,
+            "player": e.player_id,
+            "status": "deleted" if saved.deleted else e.status,
+            "actor": e.joined_by_id if e.status == WaitlistEntry.Status.WAITING else e.ended_by_id,
+            "until": e.offered_until.isoformat() if e.offered_until else None,
+        },
     )
 
 
@@ -162,6 +192,7 @@ def _academy_row(row: Court | SessionType, saved: Saved) -> Event:
 
 PUBLISHED: list[tuple[Any, Any, tuple[str, ...]]] = [
     (SessionReservation, _reservation, ()),
+    (WaitlistEntry, _waitlist, ()),
     (IndividualBooking, _lesson, ("starts_at",)),
     (GroupSession, _session, ("starts_at",)),
     (StaffAssignment, _assignment, ()),

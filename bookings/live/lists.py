@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, ClassVar, Literal, Self
 
+from django.utils import timezone
+
 from bookings import access, selectors
 from bookings.access import Principal
 from bookings.live.changes import Change
@@ -66,12 +68,19 @@ class OwnerList(LiveFragment):
         return self.owner in (players if self.scope == "player" else guardians)  # as personal_for
 
     def context(self, rows: Owner) -> dict[str, Any]:
-        return {
+        context: dict[str, Any] = {
             "entries": selectors.schedule_entries(
                 [p.pk for p in rows.players], upcoming_only=self.upcoming_only
             ),
             "show_player": rows.guardian_id is not None,
         }
+        if self.upcoming_only and rows.players:
+            # What the schedule page marks on its shared grids (see templates/fragments/
+            # lists.html#holdings): the family's players and the types not open to them.
+            today = timezone.localdate(timezone.now(), rows.players[0].academy.tz)
+            closed = selectors.closed_types(rows.players, today)
+            context["holders"] = [(p, closed[p.pk]) for p in rows.players]
+        return context
 
     def time_zone(self, rows: Owner) -> tzinfo | None:
         return rows.players[0].academy.tz if rows.players else None
@@ -94,6 +103,9 @@ class Reservations(
     personal=True,
     order=4,
 ):
-    """What is still to come, with Cancel buttons."""
+    """What is still to come, with Cancel buttons, the family's waiting list places (Leave,
+    Take the spot), and, hidden, what it holds: the page marks its shared day grid and lesson
+    slots from it ("Booked for Isla", "2nd on the waiting list"), so those stay one render for
+    every viewer."""
 
     upcoming_only = True

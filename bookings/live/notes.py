@@ -83,3 +83,37 @@ def for_announcement(announcement_id: int) -> tuple[set[int], list[Note]] | None
     text = f"Message from {sender}: {Truncator(announcement.text).chars(140)}"
     url = f"{reverse('inbox')}#announcement-{announcement.pk}"
     return recipients, [Note(uid, text, url) for uid in sorted(recipients)]
+
+
+def for_waitlist(
+    *,
+    status: str,
+    actor_id: int | None,
+    family: set[int],
+    first_name: str,
+    title: str,
+    starts_at: datetime,
+    until: datetime | None,
+    tz: tzinfo,
+) -> list[Note]:
+    """The family's toasts about a waiting list entry: a spot given or offered, an offer that
+    lapsed, taken off the list by someone else, the session called off. Joining or leaving
+    oneself says nothing (the answer next to the button did)."""
+    when = starts_at.astimezone(tz).strftime("%a %H:%M")
+    if status == "promoted":
+        text = f"Good news: {first_name} has a spot in {title}, {when}, from the waiting list."
+    elif status == "offered" and until is not None:
+        by = until.astimezone(tz).strftime("%a %H:%M")
+        text = (
+            f"A spot in {title}, {when} is held for {first_name} until {by}: "
+            "take it from your reservations."
+        )
+    elif status == "expired":
+        text = f"The spot held for {first_name} in {title}, {when} was not taken in time."
+    elif status == "left" and actor_id not in family:
+        text = f"{actor_name(actor_id)} took {first_name} off the waiting list for {title}, {when}."
+    elif status == "closed":
+        text = f"{title} on {when} was cancelled; {first_name} is no longer on its waiting list."
+    else:
+        return []
+    return [Note(uid, text) for uid in sorted(family - {actor_id})]

@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from bookings.live import notes
 from bookings.live.changes import Change, merge_all
-from bookings.models import Attendance, GuardianLink, IndividualBooking, Player
+from bookings.models import Attendance, GuardianLink, IndividualBooking, Player, WaitlistEntry
 from realtime.events import Event, Routing, router
 from scheduling.models import Academy, Coach, GroupSession, SessionType, StaffAssignment
 
@@ -81,7 +81,10 @@ class Facts:
                 session_ids.add(a.session_id)
             if a.lesson_id is not None:
                 lesson_ids.add(a.lesson_id)
+        queues: set[int] = set()  # sessions whose waiting list moved
         for event in events:
+            if event.name == "waitlist" and event.data["status"] != "waiting":
+                queues.add(event.data["session"])
             data = event.data
             if "session" in data:
                 session_ids.add(data["session"])
@@ -94,6 +97,14 @@ class Facts:
             player_ids.update(data.get("players", ()))
             if event.name in ("availability", "time_off"):
                 coach_ids.add(data["coach"])
+        # Whoever still waits behind an entry that left the queue moved up a place.
+        self.waiting: dict[int, set[int]] = defaultdict(set)
+        if queues:
+            for session_id, player_id in WaitlistEntry.objects.filter(
+                session_id__in=queues, status=WaitlistEntry.Status.WAITING
+            ).values_list("session_id", "player_id"):
+                self.waiting[session_id].add(player_id)
+                player_ids.add(player_id)
         self.sessions = _read_sessions(session_ids)
         self.players = _read_players(player_ids)
         self.lessons = _read_lessons(lesson_ids)
@@ -255,6 +266,38 @@ class _Router:
                 tz=academy(session.academy_id).tz,
                 tell_coaches=not session.cancelled,
             )
+
+    def _waitlist(self, data: dict) -> None:
+        change = self._session_change(data["session"])
+        if change is None:
+            return
+        change.occupancy_only = True  # the waiting and held counts, and the family's lists
+        player = self._family_of(data["player"], change)
+        for behind in self.facts.waiting.get(data["session"], ()):
+            self._family_of(behind, change)
+        self.changes.append(change)
+        session = self.facts.sessions[data["session"]]
+        if player is not None and data["status"] != "deleted":
+            self.routing.notes += notes.for_waitlist(
+                status=data["status"],
+                actor_id=data["actor"],
+                family=player.family,
+                first_name=player.first_name,
+                title=session.title,
+                starts_at=session.starts_at,
+                until=datetime.fromisoformat(data["until"]) if data["until"] else None,
+                tz=academy(session.academy_id).tz,
+            )
+
+    def _sessions(self, data: dict) -> None:
+        change = Change(
+            data["academy"],
+            group_sessions=True,
+            coach_ids=set(data["coaches"]),
+            session_ids=set(data["ids"]),
+        )
+        change.add_times(academy(data["academy"]).tz, *_moments(data["times"]))
+        self.changes.append(change)
 
     def _session_cancelled(self, data: dict) -> None:
         change = self._session_change(data["session"])

@@ -188,7 +188,16 @@ class History:
         busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
         rows: list[SessionReservation] = []
         for session, _ in planned:
-            pool = list(adults if session.session_type.name in adult_types else children)
+            kind = session.session_type
+            day = session.starts_at.astimezone(self.academy.tz).date()
+            pool = [
+                p
+                for p in (adults if kind.name in adult_types else children)
+                if kind.refusal(
+                    first_name=p.first_name, birth_date=p.birth_date, level=p.level, on=day
+                )
+                is None  # the session type's audience, as a booking would check it
+            ]
             rng.shuffle(pool)
             wanted = rng.randint(session.capacity // 2, session.capacity)
             for player in pool:

@@ -4,8 +4,8 @@ walk-in on the spot.
 A group session's marks are written under the session's lock (which covers its reservations,
 bookings.locks), a lesson's under its coach's, so a mark never lands on a reservation being
 cancelled at that moment. A walk-in takes a spot like a booking (the player's and the session's
-locks, the same capacity rule, bookings.services.reservations.take_spot), during the session as
-well, which families cannot.
+locks, the same capacity rule and waiting list, bookings.services.reservations.take_spot),
+during the session as well, which families cannot.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from bookings.errors import BookingError
 from bookings.locks import lock
 from bookings.models import Attendance, IndividualBooking, Player, SessionReservation
 from bookings.services.activity import Verb, record
-from bookings.services.common import player_busy
-from bookings.services.reservations import take_spot
+from bookings.services.common import latest_reservation, player_busy
+from bookings.services.reservations import room_for, take_spot
 from bookings.windows import CHECKIN_DAYS, checkin_open
 from scheduling.models import GroupSession
 
@@ -124,11 +124,7 @@ def attendance_walk_in(
             raise BookingError("session_cancelled")
         now = now or timezone.now()
         _check_window(session.starts_at, session.academy.tz, now)
-        previous = (
-            SessionReservation.objects.filter(session=session, player=player)
-            .order_by("-id")
-            .first()
-        )
+        previous = latest_reservation(session, player)
         if previous is not None and previous.is_active:
             return _write(
                 Attendance.objects.filter(reservation=previous).first(),
@@ -138,11 +134,10 @@ def attendance_walk_in(
                 now=now,
                 academy_id=session.academy_id,
             )
-        if session.is_full:
-            raise BookingError("session_full")
+        entry = room_for(session, player, now)
         if player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk):
             raise BookingError("player_busy")
-        reservation = take_spot(session, player, actor, previous)
+        reservation = take_spot(session, player, actor, previous, entry)
         # A reactivated reservation may still carry the mark of before its cancellation.
         existing = Attendance.objects.filter(reservation=reservation).first()
         return _write(

@@ -1,40 +1,35 @@
-"""Reserving a spot in a group session, and cancelling it."""
+"""Reserving a spot in a group session, and cancelling it (which fills the spot from the
+waiting list in the same transaction: bookings.services.waitlist)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from bookings import emails
-from bookings.access import Principal, coaches_session, may_book_for
+from bookings.access import Principal, coaches_session
 from bookings.errors import BookingError
 from bookings.locks import lock
-from bookings.models import Player, SessionReservation
+from bookings.models import Player, SessionReservation, WaitlistEntry
 from bookings.services.activity import Verb, record
 from bookings.services.common import (
-    abandon,
+    activate_reservation,
+    authorize_booking,
     check_cutoff,
+    check_eligible,
+    check_open,
+    latest_reservation,
     mark_cancelled,
+    move_counts,
     player_busy,
     remember,
     replayed,
 )
+from bookings.services.waitlist import lapsed, locked_with_queue, open_entry, settle
 from scheduling.models import GroupSession
-
-
-def _count(session: GroupSession, delta: int) -> None:
-    """Move the session's reserved count (and version) under its row lock. An UPDATE without a
-    model signal: the reservation's own save already tells live pages what happened, and a
-    session save would say the session itself changed."""
-    GroupSession.objects.filter(pk=session.pk).update(
-        reserved_count=F("reserved_count") + delta, version=F("version") + 1
-    )
-    session.reserved_count += delta
-    session.version += 1
 
 
 def reservation_create(
@@ -45,12 +40,9 @@ def reservation_create(
     idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> SessionReservation:
-    principal = Principal.load(actor)
-    if not may_book_for(principal, player):
-        raise BookingError("not_allowed")
-    if player.academy_id != session.academy_id:
-        raise BookingError("wrong_academy")
-    privileged = principal.manages(session.academy_id)
+    """Reserve a spot (the player, a guardian, staff). A player offered a spot from the waiting
+    list claims it here: the held spot is theirs."""
+    privileged = authorize_booking(actor, player, session)
 
     with transaction.atomic():
         locked = lock(players=[player.pk], sessions=[session.pk])
@@ -60,26 +52,17 @@ def reservation_create(
             return replay
 
         now = now or timezone.now()
-        if session.is_cancelled:
-            raise BookingError("session_cancelled")
-        if session.starts_at <= now:
-            raise BookingError("session_past")
-        if not privileged and session.starts_at > session.academy.horizon(now):
-            raise BookingError("beyond_horizon")
+        check_open(session, now, privileged=privileged)
 
-        previous = (
-            SessionReservation.objects.filter(session=session, player=player)
-            .order_by("-id")
-            .first()
-        )
+        previous = latest_reservation(session, player)
         if previous is not None and previous.is_active:
             raise BookingError("already_reserved", existing=previous)
-        if session.is_full:
-            raise BookingError("session_full")
+        check_eligible(player, session)
+        entry = room_for(session, player, now)
         if player_busy(player, session.starts_at, session.ends_at, exclude_session=session.pk):
             raise BookingError("player_busy")
 
-        reservation = take_spot(session, player, actor, previous)
+        reservation = take_spot(session, player, actor, previous, entry)
         record(
             verb=Verb.BOOKED,
             academy_id=session.academy_id,
@@ -92,44 +75,42 @@ def reservation_create(
     return reservation
 
 
+def room_for(session: GroupSession, player: Player, now: datetime) -> WaitlistEntry | None:
+    """Is there a spot for the player in the (locked) session: a free one, or the one held for
+    them from the waiting list? Answers their open waiting list entry, for take_spot."""
+    entry = open_entry(session, player)
+    claims_offer = entry is not None and entry.status == WaitlistEntry.Status.OFFERED
+    if entry is not None and claims_offer and lapsed(entry, now):
+        raise BookingError("offer_lapsed")
+    if session.is_full and not claims_offer:
+        raise BookingError("session_full")
+    return entry
+
+
 def take_spot(
     session: GroupSession,
     player: Player,
     actor: User,
     previous: SessionReservation | None,
+    entry: WaitlistEntry | None,
 ) -> SessionReservation:
     """Write the player's reservation and count it, once every check has passed, under the
     player's and the session's locks (a booking and a walk-in share this). `previous`: the
-    player's last reservation of this session, cancelled, to reactivate."""
-    if previous is not None:
-        # Reactivate rather than add a row: one history per (session, player).
-        reservation = previous
-        reservation.status = SessionReservation.Status.RESERVED
-        reservation.reserved_by = actor
-        reservation.cancelled_by = None
-        reservation.cancelled_at = None
-        reservation.save(
-            update_fields=[
-                "status",
-                "reserved_by",
-                "cancelled_by",
-                "cancelled_at",
-                "updated_at",
-            ]
-        )
-    else:
-        try:
-            reservation = SessionReservation.objects.create(
-                session=session, player=player, reserved_by=actor
-            )
-        except IntegrityError as exc:
-            # The partial unique constraint, the last guard (for a writer that skipped the
-            # player's lock). The operation is refused and rolled back as a whole, so no
-            # savepoint is needed around the insert.
-            abandon()
-            raise BookingError("already_reserved") from exc
+    player's last reservation of this session (latest_reservation); `entry`: their open
+    waiting list entry (room_for), which ends here: never both reserved and waiting."""
+    reservation = activate_reservation(session, player, actor, previous)
     reservation.session = session  # the locked copy, fresh, for the caller's answer
-    _count(session, +1)
+    claims_offer = entry is not None and entry.status == WaitlistEntry.Status.OFFERED
+    if entry is not None:
+        entry.status = WaitlistEntry.Status.PROMOTED
+        entry.ended_by = actor
+        entry.save(update_fields=["status", "ended_by", "updated_at"])
+    move_counts(
+        session,
+        reserved=+1,
+        held=-1 if claims_offer else 0,
+        waiting=-1 if entry is not None and not claims_offer else 0,
+    )
     return reservation
 
 
@@ -153,7 +134,9 @@ def reservation_cancel(
         raise BookingError("not_allowed")
 
     with transaction.atomic():
-        session = lock(sessions=[reservation.session_id]).sessions[reservation.session_id]
+        # With the players waiting for a spot: the one freed goes to them (waitlist.settle).
+        locked = locked_with_queue(sessions=[reservation.session_id])
+        session = locked.sessions[reservation.session_id]
         # The session's lock covers its reservations: every writer of one takes it first.
         reservation = SessionReservation.objects.select_related("player").get(pk=reservation.pk)
         reservation.session = session
@@ -163,7 +146,7 @@ def reservation_cancel(
         if not privileged:
             check_cutoff(session.starts_at, session.academy, now)
         mark_cancelled(reservation, actor, now)
-        _count(session, -1)
+        move_counts(session, reserved=-1)
         if not family:  # a family knows what it did itself
             emails.reservation_cancelled(reservation=reservation, actor=actor)
         record(
@@ -174,4 +157,6 @@ def reservation_cancel(
             player_id=reservation.player_id,
             session_id=session.pk,
         )
+        # The freed spot goes to the waiting list, in this transaction.
+        settle(session, now=now, locked=locked.players.keys())
     return reservation

@@ -25,7 +25,9 @@ from bookings import services
 from bookings.access import Action, can, principal_for
 from bookings.dates import MAX_DAYS_AWAY
 from bookings.errors import MESSAGES, BookingError
-from bookings.models import Goal, IndividualBooking, Player, SessionReservation
+from bookings.models import Goal, IndividualBooking, Player, SessionReservation, WaitlistEntry
+from bookings.selectors import ordinal
+from bookings.services.waitlist import position
 from bookings.views.act_form import nonce_oob
 from bookings.views.requests import SignedInRequest
 from config.security import local_path
@@ -321,3 +323,88 @@ def goal_step(request: SignedInRequest) -> HttpResponse:
         return f"{done.title}: {done.progress} %."
 
     return _run(request, f"msg-goal-{goal.pk}", action)
+
+
+# -- the waiting list ----------------------------------------------------------------------------
+
+
+def _session_and_player(request: HttpRequest) -> tuple[GroupSession, Player]:
+    session = get_object_or_404(
+        GroupSession.objects.select_related("academy", "session_type"),
+        pk=_int(request, "session"),
+    )
+    return session, get_object_or_404(Player, pk=_int(request, "player"))
+
+
+def _entry(request: HttpRequest) -> WaitlistEntry:
+    return get_object_or_404(
+        WaitlistEntry.objects.select_related("player", "session__academy", "session__session_type"),
+        pk=_int(request, "entry"),
+    )
+
+
+@require_POST
+@login_required
+def waitlist_join(request: SignedInRequest) -> HttpResponse:
+    try:
+        session, player = _session_and_player(request)
+    except BadInput as error:
+        return _bad_input(request, error)
+    key = _idempotency_key(request, "waitlist", session.pk, player.pk)
+
+    def action() -> str:
+        entry = services.waitlist_join(
+            player=player, session=session, actor=request.user, idempotency_key=key
+        )
+        when = _when(session.starts_at, session.academy)
+        place = ordinal(position(entry))
+        title = session.display_title
+        return f"{player.full_name} is {place} on the waiting list for {title}, {when}."
+
+    return _run(request, f"msg-session-{session.pk}", action)
+
+
+@require_POST
+@login_required
+def waitlist_leave(request: SignedInRequest) -> HttpResponse:
+    """Leave the waiting list, or decline an offered spot: by entry (the family's list) or by
+    session and the acting player (the day grid)."""
+    try:
+        if "entry" in request.POST:
+            entry = _entry(request)
+            session, player, near = entry.session, entry.player, f"msg-entry-{entry.pk}"
+        else:
+            session, player = _session_and_player(request)
+            near = f"msg-session-{session.pk}"
+    except BadInput as error:
+        return _bad_input(request, error)
+
+    def action() -> str:
+        left = services.waitlist_leave(player=player, session=session, actor=request.user)
+        when = _when(session.starts_at, session.academy)
+        if left.offered_until is not None:
+            return f"Declined the spot in {session.display_title}, {when} for {player.full_name}."
+        return f"{player.full_name} left the waiting list for {session.display_title}, {when}."
+
+    return _run(request, near, action)
+
+
+@require_POST
+@login_required
+def waitlist_claim(request: SignedInRequest) -> HttpResponse:
+    """Take the spot offered from the waiting list (a reservation, which claims the held spot)."""
+    try:
+        entry = _entry(request)
+    except BadInput as error:
+        return _bad_input(request, error)
+    session, player = entry.session, entry.player
+    key = _idempotency_key(request, "claim", entry.pk)
+
+    def action() -> str:
+        services.reservation_create(
+            player=player, session=session, actor=request.user, idempotency_key=key
+        )
+        when = _when(session.starts_at, session.academy)
+        return f"Reserved {session.display_title} for {player.full_name}, {when}."
+
+    return _run(request, f"msg-entry-{entry.pk}", action)

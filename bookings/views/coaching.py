@@ -32,7 +32,7 @@ from bookings.access import (
 )
 from bookings.context import viewer_for
 from bookings.errors import BookingError
-from bookings.forms import FeedbackForm, GoalForm, NewGoalForm
+from bookings.forms.coaching import FeedbackForm, GoalForm, NewGoalForm
 from bookings.live.dashboard import (
     CoachActivity,
     CoachClients,

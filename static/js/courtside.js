@@ -65,6 +65,93 @@
     if (region) region.textContent = text;
   }
 
+  // -- What this viewer holds, marked on shared grids -------------------------------------------
+  // The day grid and lesson slots are one render for every member, so they carry no one's
+  // bookings. The page's own list (a personal stream) carries, hidden, what the family holds
+  // and which session types are closed to whom (fragments/lists.html#holdings); rows get
+  // data-mine for the acting player, and a note naming whoever of the family holds them.
+  function ordinal(n) {
+    var tens = n % 100, last = n % 10;
+    if (tens >= 11 && tens <= 13) return n + "th";
+    return n + (last === 1 ? "st" : last === 2 ? "nd" : last === 3 ? "rd" : "th");
+  }
+
+  function holdingText(d, name) {
+    if (d.state === "reserved") return "Booked for " + name;
+    if (d.state === "offered") return "A spot is held for " + name;
+    return name + " is " + ordinal(Number(d.position) || 1) + " on the waiting list";
+  }
+
+  function markHoldings() {
+    var list = document.querySelector(".holdings");
+    var form = document.getElementById("act-form");
+    var acting = form && form.elements.player ? form.elements.player.value : "";
+    var sessions = {}, lessons = {}, closed = {}, names = {};
+    if (list) {
+      list.querySelectorAll("li").forEach(function (li) {
+        var d = li.dataset;
+        if (d.session) (sessions[d.session] = sessions[d.session] || []).push(li);
+        else if (d.lesson) (lessons[d.lesson] = lessons[d.lesson] || []).push(li);
+        else if (d.holder) { closed[d.holder] = d.closed || ""; names[d.holder] = li.textContent; }
+      });
+    }
+    document.querySelectorAll("li.session[data-session]").forEach(function (row) {
+      var mine = "", notes = [];
+      (sessions[row.dataset.session] || []).forEach(function (li) {
+        if (li.dataset.player === acting) mine = li.dataset.state;
+        notes.push(holdingText(li.dataset, li.textContent));
+      });
+      var closedToActing = (closed[acting] || "").indexOf(" " + row.dataset.type + " ") >= 0;
+      if (!mine && closedToActing) {
+        mine = "closed";
+        var audience = row.querySelector(".audience");
+        notes.push("Not open to " + names[acting] + (audience ? " (" + audience.textContent + ")" : ""));
+      }
+      mark(row, mine, notes);
+    });
+    document.querySelectorAll("li.slot[data-at]").forEach(function (slot) {
+      var mine = "", notes = [];
+      (lessons[slot.dataset.at] || []).forEach(function (li) {
+        if (li.dataset.player === acting) mine = "booked";
+        notes.push("Booked for " + li.textContent);
+      });
+      mark(slot, mine || (notes.length ? "family" : ""), notes);
+    });
+  }
+
+  function mark(row, mine, notes) {
+    if (mine) row.dataset.mine = mine; else delete row.dataset.mine;
+    var note = row.querySelector(".mine-note");
+    if (note && note.textContent !== notes.join(" · ")) note.textContent = notes.join(" · ");
+  }
+
+  // -- An open edit form, told when someone else saves the same session ------------------------
+  // The "stored now" fragment lists the session's fields as stored; the form carries the values
+  // it started from (base_<field>). Any difference is someone else's save.
+  function markStale() {
+    var stored = document.querySelector(".stored");
+    var form = document.getElementById("session-form");
+    if (!stored || !form) return;
+    var changed = [];
+    stored.querySelectorAll(".stored-values li").forEach(function (li) {
+      var base = form.elements["base_" + li.dataset.field];
+      if (base && base.value !== li.dataset.value) changed.push(li.dataset.label);
+    });
+    var banner = stored.querySelector(".stale-banner");
+    if (!banner) return;
+    banner.querySelector(".stale-fields").textContent = changed.join(", ");
+    banner.hidden = !changed.length;
+    if (changed.length) banner.setAttribute("role", "alert");
+  }
+
+  function marks() { markHoldings(); markStale(); }
+
+  document.addEventListener("htmx:afterSettle", marks);
+  document.addEventListener("change", function (evt) {
+    if (evt.target && evt.target.id === "act-player") markHoldings();
+  });
+  marks();
+
   var meta = document.getElementById("live-meta");
   if (!meta || !window.WebSocket) return;
 
@@ -102,6 +189,7 @@
 
   function apply(html) {
     htmx.swap(document.body, html, { swapStyle: "none" });
+    marks();
   }
 
   function resync(which) {

@@ -62,6 +62,9 @@ class Plan:
     race_threads: int
     race_seconds: float
     render_repeats: int
+    ops_series: int = 20  # weekly series made in the ops phase (20 x 15 weeks: 300 sessions)
+    ops_weeks: int = 15
+    ops_repeats: int = 30  # cancellations timed per kind in the ops phase
     big_sessions: int = 1050  # group sessions in the big academy's week (render times)
     history_sessions: int = 2000  # a coach's year, for the dashboard's rows (10 attendees each)
     wait_restart: bool = False  # after the reconnection test, wait for the new worker
@@ -119,13 +122,16 @@ SMOKE = Plan(
     race_threads=3,
     race_seconds=1.5,
     render_repeats=1,
+    ops_series=2,
+    ops_weeks=3,
+    ops_repeats=2,
     big_sessions=70,
     history_sessions=60,
     step_scale=0.1,
     max_level_changes=2,
     deadline=100.0,
 )
-ALL_PHASES = ["levels", "collab", "saturation", "ramp", "reconnect", "race", "render"]
+ALL_PHASES = ["levels", "collab", "saturation", "ramp", "reconnect", "race", "render", "ops"]
 
 
 def free_port() -> int:
@@ -1095,6 +1101,31 @@ class Bench:
         log(f"burst: {dash['burst']}")
         return out
 
+    def ops(self, group: str, viewers: int) -> dict[str, Any]:
+        """Running the academy: a term's series pushed to the open pages, and promotion's cost
+        on the cancel path (tests/bench/ops.py)."""
+        from tests.bench import ops
+
+        out = {
+            "series": ops.series_push(
+                self, group, viewers, self.plan.ops_series, self.plan.ops_weeks
+            )
+        }
+        s = out["series"]
+        log(
+            f"ops: {s['series']} series, {s['sessions']} sessions: create median "
+            f"{s['create_ms'].get('median_ms')} ms; push p50 {s['latency_ms'].get('p50')} p99 "
+            f"{s['latency_ms'].get('p99')} ms to {viewers} viewers; "
+            f"{s['delivery']['received']}/{s['delivery']['expected']} msgs"
+        )
+        out["cancel"] = ops.promotion_cost(self, self.plan.ops_repeats)
+        c = out["cancel"]
+        log(
+            f"ops: cancel median {c['no_waiting_list'].get('median_ms')} ms without a waiting "
+            f"list, {c['promotes'].get('median_ms')} ms promoting"
+        )
+        return out
+
     @staticmethod
     def _med(times: list[float]) -> dict[str, Any]:
         return timed(times)
@@ -1313,6 +1344,8 @@ class Bench:
                 self.level_compare(levels[-1])
             if "render" in phases and self.time_for(30):
                 self.results["render"] = self.render()
+            if "ops" in phases and live_open and self.time_for(45):
+                self.results["ops"] = self.ops("live", live_open)
             if "reconnect" in phases and self.time_for(45):
                 self.results["reconnect"] = self.reconnect("live" if live_open else None)
             assert self.clients is not None

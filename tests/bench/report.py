@@ -577,6 +577,46 @@ def _dashboard(d: dict[str, Any], add: Any, out: list[str]) -> None:
     )
 
 
+def _ops(ops: dict[str, Any], add: Any, out: list[str]) -> None:
+    s, c = ops["series"], ops["cancel"]
+    add(
+        f"\n### 9. Running the academy: a term's timetable ({s['series']} weekly series of "
+        f"{s['weeks']} weeks, {s['sessions']} sessions) and promotion on the cancel path\n"
+    )
+    t = Table(out, "what", "median ms", "p95 ms", "max ms", "n")
+    m = s["create_ms"]
+    t.row(
+        f"`series_create` (one series, {s['weeks']} sessions; total {s['create_total_s']} s)",
+        m.get("median_ms"),
+        m.get("p95_ms"),
+        m.get("max_ms"),
+        m["n"],
+    )
+    lat = s["latency_ms"]
+    t.row(
+        f"its push, commit to fragment, {s['viewers']:,} open pages "
+        f"({_delivered(s['delivery'])} messages)",
+        _ms(lat, "p50"),
+        _ms(lat, "p95"),
+        _ms(lat, "max"),
+        lat.get("n", 0),
+    )
+    for name, label in (
+        ("no_waiting_list", "`reservation_cancel`, nobody waiting"),
+        ("promotes", "`reservation_cancel` that promotes the first in line"),
+    ):
+        m = c[name]
+        t.row(
+            f"{label} ({m['statements']:g} statements)",
+            m.get("median_ms"),
+            m.get("p95_ms"),
+            m.get("max_ms"),
+            m["n"],
+        )
+    if "added_ms" in c:
+        add(f"\nPromotion adds {c['added_ms']} ms (median) to a cancellation.\n")
+
+
 def markdown(r: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
@@ -603,6 +643,8 @@ def markdown(r: dict[str, Any]) -> str:
             _dashboard(r["render"]["dashboard"], add, out)
     if r.get("collab"):
         _collab(r["collab"], add, out)
+    if r.get("ops"):
+        _ops(r["ops"], add, out)
     return "\n".join(out) + "\n"
 
 

@@ -29,13 +29,21 @@ new MutationObserver(function () {
 
 # Normalised inner HTML of a live fragment: whitespace collapsed, and the answer an action
 # leaves next to the button that was clicked (.row-msg) emptied: that one is the clicking
-# window's own, not part of the fragment every viewer shares.
+# window's own, not part of the fragment every viewer shares. So are the marks a page puts on
+# shared fragments from its own list (courtside.js: data-mine, .mine-note) and an edit form's
+# stale banner.
 NORMALISE = """
 function (el) {
   var copy = el.cloneNode(true);
   copy.querySelectorAll(".row-msg").forEach(function (m) {
     m.className = "row-msg";
     m.textContent = "";
+  });
+  copy.querySelectorAll("[data-mine]").forEach(function (m) { m.removeAttribute("data-mine"); });
+  copy.querySelectorAll(".mine-note, .stale-fields").forEach(function (m) { m.textContent = ""; });
+  copy.querySelectorAll(".stale-banner").forEach(function (m) {
+    m.hidden = true;
+    m.removeAttribute("role");
   });
   return copy.innerHTML.replace(/\\s+/g, " ").replace(/> </g, "><").trim();
 }

@@ -9,7 +9,9 @@ from playwright.sync_api import Locator, Page
 
 
 def reserve_button(s: dict[str, Any]) -> str:
-    return f'button[name=session][value="{s["id"]}"]'
+    """A session's Reserve on the day grid (its row also holds the buttons of a waiting list
+    place, shown only for it)."""
+    return f'button.act-open[formaction="/reserve/"][name=session][value="{s["id"]}"]'
 
 
 def book_button(slot: dict[str, Any]) -> str:

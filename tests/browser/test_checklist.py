@@ -257,7 +257,11 @@ def test_no_duplicate_reservation(windows, world, embedded_stack) -> None:  # ty
 
     expect(status(first)).to_contain_text("Reserved")
     expect(entry(second, s)).to_have_count(1)  # "Already booked", live
-    press(second, reserve_button(s))  # still offered: spots are shared, not per player
+    # The shared grid, marked from the page's own list: booked, and no Reserve for Oliver.
+    expect(session_row(second, s)).to_contain_text(f"Booked for {world['names']['oliver']}")
+    expect(second.locator(reserve_button(s))).to_be_hidden()
+    # A page that had not heard of it yet would still post it: refused in plain words.
+    second.evaluate("selector => document.querySelector(selector).click()", reserve_button(s))
 
     expect(status(second)).to_contain_text(
         f"{world['names']['oliver']} is already booked on this session"

@@ -30,7 +30,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from bookings.models import GuardianLink, Player, SessionReservation
-from bookings.services import attendance_mark, individual_booking_create, reservation_create
+from bookings.services import (
+    attendance_mark,
+    individual_booking_create,
+    reservation_create,
+    waitlist_join,
+)
 from scheduling.models import (
     Academy,
     Coach,
@@ -248,6 +253,10 @@ class _World:
             t.place("group"), [p["isla"]], book_as=self.users["parent"]
         )
         out["desk_feed"] = self.session(t.place("group"), [p["isla"]])
+        # Running the academy (tests/browser/test_ops.py).
+        out["waitlist"] = self.full_with_a_queue(t.place("group"), p["mia"], p["isla"])
+        out["editing"] = self.session(t.place("group"), [p["mia"]])
+        out["new_series"] = self.series_place()
         # The fault tests' crowd: one day of its own, every session on it nearly full.
         out["crowd"] = self.crowd_day()
         # Collaboration (presence, holds, optimistic actions): days and places of their own.
@@ -447,6 +456,35 @@ class _World:
                 now=self.now,
             )
         return self.describe_slot(starts_at, players)
+
+    def full_with_a_queue(self, at: datetime, holder: Player, waiting: Player) -> dict[str, Any]:
+        """A session of three: two fillers and `holder` (booked by themself), full; `waiting`
+        first on its waiting list (put there by their guardian)."""
+        s = self.group(at, self._type_for([holder, waiting]), capacity=3, filled=2)
+        reservation_create(player=holder, session=s, actor=holder.user, now=self.now)
+        guardian = waiting.guardians.get()
+        waitlist_join(player=waiting, session=s, actor=guardian, now=self.now)
+        s.refresh_from_db()
+        if not s.is_full or s.waiting_count != 1:
+            raise RuntimeError(f"{s} is not full with one waiting")
+        return self.describe_session(s, [holder, waiting])
+
+    def series_place(self) -> dict[str, Any]:
+        """Where the front desk makes a weekly series: an early hour of the first shared day,
+        on a court and with a coach nothing else uses then, for three weeks (the later weeks
+        fall after the world's days)."""
+        day = self.timetable.shared[0]
+        return {
+            "date": day.isoformat(),
+            "until": (day + timedelta(weeks=2)).isoformat(),
+            "dates": [(day + timedelta(weeks=n)).isoformat() for n in range(3)],
+            "start": "07:00",
+            "end": "08:00",
+            "title": "Early birds squad",
+            "type": self.types["Open play"].pk,
+            "court": self.courts[2].pk,
+            "coach": self.elena.pk,
+        }
 
     def sync_day(self, players: list[Player]) -> dict[str, Any]:
         """A day of its own: a group session and one lesson slot per player."""

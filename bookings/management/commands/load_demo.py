@@ -10,8 +10,10 @@ The demo users exist only because this command made them; migrations never creat
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
@@ -41,12 +43,16 @@ from bookings.models import (
 from bookings.selectors import lesson_slots
 from bookings.services import (
     group_session_cancel,
+    group_session_create,
     individual_booking_create,
     reservation_cancel,
     reservation_create,
+    series_create,
+    waitlist_join,
 )
 from bookings.services.accounts import calendar_feed_create
 from bookings.services.announcements import announcement_send
+from bookings.services.sessions import SessionPlan
 from scheduling.models import (
     Academy,
     Coach,
@@ -54,6 +60,8 @@ from scheduling.models import (
     CoachTimeOff,
     Court,
     GroupSession,
+    Level,
+    SessionSeries,
     SessionType,
     StaffAssignment,
     StaffMember,
@@ -83,6 +91,32 @@ GROUP_TYPES = [
     ("Mini tennis", 45, 6, "#f59e0b", True),
     ("Adult drills", 90, 10, "#2563eb", False),
     ("Cardio tennis", 60, 12, "#dc2626", False),
+]
+# Who each group type is for: (min age, max age, min level); None: no limit.
+AUDIENCES = {
+    "Junior squad": (8, 17, None),
+    "Mini tennis": (4, 9, None),
+    "Adult drills": (18, None, Level.IMPROVER),
+    "Cardio tennis": (16, None, None),
+}
+# The demo parent's children, with fixed ages so that one of them (Freddie, 7) shows a type
+# that is not open to him. Other children's ages are drawn at random.
+FIXED_AGES = {("Wright", "Oliver"): 14, ("Wright", "Isla"): 11, ("Wright", "Freddie"): 7}
+
+# Weekly series for the term, on courts and at times the daily timetable leaves free:
+# (title, type, weekday, start, court, weeks, skipped week, notes).
+SERIES = [
+    (
+        "Performance squad",
+        "Junior squad",
+        1,
+        "18:30",
+        "Court 2",
+        15,
+        7,
+        "Selected juniors: match play and serve work. Bring two rackets.",
+    ),
+    ("Saturday mini tennis", "Mini tennis", 5, "12:00", "Court 3", 12, None, ""),
 ]
 ADULT_TYPES = {name for name, *_, for_children in GROUP_TYPES if not for_children}
 LESSON_TYPES = [("Private lesson 60 min", 60, "#7c3aed"), ("Private lesson 30 min", 30, "#db2777")]
@@ -174,7 +208,7 @@ FAMILIES = [
 ]
 # Children with a login of their own (their guardians act for them too): first name -> (username,
 # age).
-CHILD_LOGINS = {"Oliver": ("oliver", 14)}
+CHILD_LOGINS = {"Oliver": "oliver"}  # a child with a login of their own (age: FIXED_AGES)
 
 LOGINS = [
     ("player", "an adult player with reservations and a lesson"),
@@ -185,6 +219,10 @@ LOGINS = [
     ("staff", "front-desk staff: today live, recent changes, coaches' dashboards"),
     ("admin", "superuser: everything, and /admin/"),
 ]
+
+
+# The waiting list's session: after the day's timetable and the series on Court 2.
+WAITLIST_START, WAITLIST_CAPACITY = "19:30", 6
 
 
 def _at(day: date, hhmm: str, tz) -> datetime:
@@ -219,7 +257,7 @@ class Command(BaseCommand):
         names = {"staff", "admin"} | {username for username, *_ in COACHES}
         names |= {username for username, *_ in ADULTS if username}
         names |= {username for _, parents, _ in FAMILIES for username, *_ in parents}
-        names |= {username for username, _ in CHILD_LOGINS.values()}
+        names |= set(CHILD_LOGINS.values())
         return names
 
     def delete_previous(self) -> None:
@@ -230,6 +268,7 @@ class Command(BaseCommand):
             Activity.objects.filter(academy=academy).delete()
             IndividualBooking.objects.filter(academy=academy).delete()
             GroupSession.objects.filter(academy=academy).delete()
+            SessionSeries.objects.filter(academy=academy).delete()
             academy.delete()
         User = get_user_model()
         User.objects.filter(
@@ -246,6 +285,10 @@ class Command(BaseCommand):
             cancellation_cutoff_hours=24,
             booking_horizon_days=30,
             min_notice_minutes=60,
+            # Inside the 24-hour cut-off a freed spot is offered to the first waiting player
+            # for an hour (before it, they are promoted at once).
+            late_waitlist=Academy.LateWaitlist.OFFER,
+            offer_minutes=60,
         )
         self.tz = self.academy.tz
         self.today = timezone.localdate(self.now, self.tz)
@@ -268,6 +311,7 @@ class Command(BaseCommand):
         }
         self.types = {}
         for name, minutes, capacity, colour, _ in GROUP_TYPES:
+            min_age, max_age, min_level = AUDIENCES[name]
             self.types[name] = SessionType.objects.create(
                 academy=self.academy,
                 name=name,
@@ -275,6 +319,9 @@ class Command(BaseCommand):
                 duration_minutes=minutes,
                 default_capacity=capacity,
                 colour=colour,
+                min_age=min_age,
+                max_age=max_age,
+                min_level=min_level,
             )
         for name, minutes, colour in LESSON_TYPES:
             self.types[name] = SessionType.objects.create(
@@ -289,8 +336,10 @@ class Command(BaseCommand):
         self.make_availability()
         self.make_time_off()
         self.make_players()
+        self.make_series()
         self.make_sessions()
         self.make_reservations()
+        self.make_waitlist()
         self.make_lessons()
         history.build(
             academy=self.academy,
@@ -357,7 +406,7 @@ class Command(BaseCommand):
         for username, first, last in ADULTS:
             user = self.user(username, first, last) if username else None
             age = rng.randint(22, 60)
-            self.adults.append(self.player(user, first, last, age))
+            self.adults.append(self.player(user, first, last, age, rng.randint(2, 5)))
         self.player_user = self.adults[0].user
 
         self.children: list[Player] = []
@@ -373,12 +422,11 @@ class Command(BaseCommand):
                 for username, first, relationship in parents
             ]
             for first in children:
-                age = rng.randint(6, 16)
+                age = FIXED_AGES.get((surname, first)) or rng.randint(6, 16)
                 login = None
                 if first in CHILD_LOGINS:
-                    username, age = CHILD_LOGINS[first]
-                    login = self.user(username, first, surname)
-                child = self.player(login, first, surname, age)
+                    login = self.user(CHILD_LOGINS[first], first, surname)
+                child = self.player(login, first, surname, age, rng.randint(1, 4))
                 self.children.append(child)
                 for parent, relationship in parent_users:
                     GuardianLink.objects.create(
@@ -387,17 +435,60 @@ class Command(BaseCommand):
         self.parent_user = get_user_model().objects.get(username="parent")
         self.parent_children = list(Player.objects.filter(guardians=self.parent_user))
 
-    def player(self, user, first: str, last: str, age: int) -> Player:
-        birth_date = self.today - timedelta(days=age * 365 + self.rng.randint(0, 364))
+    def player(self, user, first: str, last: str, age: int, level: int) -> Player:
+        # A birthday 30 to 330 days ago: the age holds for every session of the demo.
+        birth_date = self.today - timedelta(days=age * 365 + self.rng.randint(30, 330))
         return Player.objects.create(
-            academy=self.academy, user=user, first_name=first, last_name=last, birth_date=birth_date
+            academy=self.academy,
+            user=user,
+            first_name=first,
+            last_name=last,
+            birth_date=birth_date,
+            level=level,
         )
+
+    def make_series(self) -> None:
+        """The term's weekly series, through the service as the front desk makes them: each
+        by the first coach free at every one of its times."""
+        self.series_sessions: list[GroupSession] = []
+        for title, type_name, weekday, start, court, weeks, skip, notes in SERIES:
+            first = self.today + timedelta(days=(weekday - self.today.weekday()) % 7 or 7)
+            session_type = self.types[type_name]
+            starts_at = _at(first, start, self.tz)
+            until = first + timedelta(weeks=weeks - 1)
+            skipped = [first + timedelta(weeks=skip)] if skip is not None else []
+            for coach in self.coaches.values():
+                plan = SessionPlan(
+                    session_type=session_type,
+                    starts_at=starts_at,
+                    ends_at=starts_at + timedelta(minutes=session_type.duration_minutes + 30),
+                    capacity=session_type.default_capacity,
+                    court=self.courts[court],
+                    coaches=[coach],
+                    title=title,
+                    notes=notes,
+                )
+                try:
+                    series = series_create(
+                        academy=self.academy,
+                        plan=plan,
+                        until=until,
+                        skip=skipped,
+                        actor=self.staff_user,
+                    )
+                except BookingError:
+                    continue  # this coach is away or teaching at one of its times
+                self.series_sessions += list(series.occurrences.all())
+                break
 
     def make_sessions(self) -> None:
         """Two weeks of the timetable, a few slots dropped, each with one or two free coaches."""
         rng = self.rng
         busy: dict[int, list[tuple[datetime, datetime]]] = {
-            coach.pk: list(coach.time_off.values_list("starts_at", "ends_at"))
+            coach.pk: [
+                *coach.time_off.values_list("starts_at", "ends_at"),
+                *coach.group_sessions.values_list("starts_at", "ends_at"),  # the series'
+            ]
             for coach in self.coaches.values()
         }
         sam = self.coaches["coach"]
@@ -437,18 +528,37 @@ class Command(BaseCommand):
                     StaffAssignment.objects.create(session=session, coach=coach)
                     busy[coach.pk].append((starts_at, ends_at))
                 self.sessions.append(session)
+        soon = self.today + timedelta(days=DAYS)
+        self.sessions += [
+            s for s in self.series_sessions if s.starts_at.astimezone(self.tz).date() <= soon
+        ]
+        self.sessions.sort(key=lambda s: (s.starts_at, s.pk))
+
+    def eligible(self, player: Player, session: GroupSession) -> bool:
+        return (
+            session.session_type.refusal(
+                first_name=player.first_name,
+                birth_date=player.birth_date,
+                level=player.level,
+                on=session.starts_at.astimezone(self.tz).date(),
+            )
+            is None
+        )
 
     def make_reservations(self) -> None:
         rng = self.rng
         upcoming = [s for s in self.sessions if s.starts_at > self.now + timedelta(days=1)]
 
         # The demo logins first, through the service as the desk would book them.
-        adult_sessions = [s for s in upcoming if s.session_type.name in ADULT_TYPES]
+        adult_sessions = [
+            s for s in upcoming if s.session_type.name in ADULT_TYPES and s.series_id is None
+        ]
         for session in adult_sessions[:: max(len(adult_sessions) // 4, 1)][:4]:
             reservation_create(player=self.adults[0], session=session, actor=self.staff_user)
         junior_sessions = [s for s in upcoming if s.session_type.name not in ADULT_TYPES]
         for index, child in enumerate(self.parent_children):
-            for session in junior_sessions[index * 3 :: 9][:2]:
+            theirs = [s for s in junior_sessions if self.eligible(child, s)]
+            for session in theirs[index * 3 :: 9][:2]:
                 reservation_create(player=child, session=session, actor=self.staff_user)
 
         # The other few hundred are written directly: the service costs ~15 ms a call, which
@@ -484,6 +594,8 @@ class Command(BaseCommand):
                 too_many = per_player[player.pk] >= MAX_PER_PLAYER
                 if clash or too_many or (session.pk, player.pk) in taken:
                     continue
+                if not self.eligible(player, session):
+                    continue
                 rows.append(
                     SessionReservation(session=session, player=player, reserved_by=self.staff_user)
                 )
@@ -516,6 +628,61 @@ class Command(BaseCommand):
             .order_by("starts_at")
         )
         group_session_cancel(session=rng.choice(list(cancellable)), actor=self.staff_user)
+
+    def make_waitlist(self) -> None:
+        """A full Junior squad session three to six days ahead with a waiting list: one of the
+        demo parent's children first in line, another child second. Cancel a reservation in it
+        (as staff, or as a family before the cut-off) and the first is promoted live. It runs
+        at an hour the timetable leaves free (after it, on Court 2), so that whatever the day and
+        hour the demo is loaded, the parent's children are free to wait for it."""
+        kind = self.types["Junior squad"]
+        for offset in range(3, 7):
+            starts_at = _at(self.today + timedelta(days=offset), WAITLIST_START, self.tz)
+            plan = SessionPlan(
+                session_type=kind,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(minutes=kind.duration_minutes),
+                capacity=WAITLIST_CAPACITY,
+                court=self.courts["Court 2"],
+            )
+            session = None
+            for coach in self.coaches.values():
+                with contextlib.suppress(BookingError):
+                    session = group_session_create(
+                        academy=self.academy,
+                        plan=replace(plan, coaches=[coach]),
+                        actor=self.staff_user,
+                    )
+                    break
+            if session is None:
+                continue
+            first_in_line = [c for c in self.parent_children if self.eligible(c, session)]
+            others = [
+                c
+                for c in self.children
+                if c not in self.parent_children and self.eligible(c, session)
+            ]
+            self.rng.shuffle(others)
+            for child in others:  # fill it, as the front desk would
+                if session.is_full:
+                    break
+                with contextlib.suppress(BookingError):
+                    session = reservation_create(
+                        player=child, session=session, actor=self.staff_user
+                    ).session
+            waiting = []
+            for child, actor in [
+                *((c, self.parent_user) for c in first_in_line),
+                *((c, self.staff_user) for c in others),
+            ]:
+                with contextlib.suppress(BookingError):
+                    waiting.append(waitlist_join(player=child, session=session, actor=actor))
+                if len(waiting) == 2:
+                    break
+            if session.is_full and waiting and waiting[0].player in self.parent_children:
+                self.waitlisted = session
+                return
+        raise CommandError("The demo could not make its waiting list.")
 
     def make_lessons(self) -> None:
         """A handful of private lessons on free slots, as the front desk would book them."""
@@ -603,6 +770,7 @@ class Command(BaseCommand):
         today_sessions = sessions.filter(
             assignments__coach=coach, starts_at__gte=day_start, starts_at__lt=day_end
         )
+        waiting = getattr(self, "waitlisted", None)
         lines = [
             f"Loaded {a.name} ({a.time_zone}), slug {a.slug}:",
             f"  {a.coaches.count()} coaches, {a.courts.count()} courts, "
@@ -619,6 +787,13 @@ class Command(BaseCommand):
             f"{Feedback.objects.filter(attendance__player__academy=a).count()} ratings, "
             f"{Goal.objects.filter(academy=a).count()} goals, "
             f"{Activity.objects.filter(academy=a).count()} lines of recent changes",
+            f"  {a.series.count()} weekly series; "
+            + (
+                f"a waiting list on {waiting.display_title} "
+                f"{waiting.starts_at.astimezone(self.tz):%a %-d %b %H:%M}"
+                if waiting
+                else "no waiting list"
+            ),
             f"Logins (password '{PASSWORD}'):",
             *(f"  {username:<10} {what}" for username, what in LOGINS),
             "The parent's calendar address (or make one on the account page):",
