@@ -367,6 +367,7 @@ class Announcement(models.Model):
         SESSION = "session", "The people of one session"
         DAY = "day", "Everyone booked on one day"
         ACADEMY = "academy", "The whole academy"
+        FAMILY = "family", "One family, about one session"  # from the academy itself
 
     academy = models.ForeignKey(Academy, on_delete=models.CASCADE, related_name="announcements")
     sender = models.ForeignKey(
@@ -386,7 +387,7 @@ class Announcement(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    Q(audience="session", session__isnull=False, day__isnull=True)
+                    Q(audience__in=["session", "family"], session__isnull=False, day__isnull=True)
                     | Q(audience="day", session__isnull=True, day__isnull=False)
                     | Q(audience="academy", session__isnull=True, day__isnull=True)
                 ),

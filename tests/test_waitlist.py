@@ -14,11 +14,18 @@ from io import StringIO
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from bookings.emails.deliver import deliver_due
 from bookings.errors import BookingError
-from bookings.models import Activity, OutgoingEmail, SessionReservation, WaitlistEntry
+from bookings.models import (
+    Activity,
+    InboxItem,
+    OutgoingEmail,
+    SessionReservation,
+    WaitlistEntry,
+)
 from bookings.services import (
     expire_offers,
     group_session_cancel,
@@ -563,6 +570,10 @@ def test_a_promotion_is_emailed_to_the_family_and_logged(world, full, early, que
     assert email.about_id == SessionReservation.objects.get(session=full, player=queue[0]).pk
     assert not _mail_to(queue[1].guardians.get())  # still waiting: nothing to tell
     assert _log_of(full) == [("promoted", queue[0].pk)]
+    [notice] = InboxItem.objects.filter(user=parent).select_related("announcement")
+    assert notice.read_at is None and notice.announcement.sender is None
+    assert notice.announcement.text.startswith(f"{queue[0].first_name} moved up")
+    assert not InboxItem.objects.filter(user=queue[1].guardians.get()).exists()
     [message] = _sent()
     assert f"{queue[0].first_name} moved up from the waiting list" in message.body
 
@@ -579,6 +590,8 @@ def test_an_offer_is_emailed_with_its_deadline_and_skipped_once_taken(
     assert email.kind == OutgoingEmail.Kind.WAITLIST_OFFER
     assert _log_of(full) == [("offered", queue[0].pk)]
     until = timezone.localtime(offer.offered_until, world.academy.tz).strftime("%H:%M")
+    [notice] = InboxItem.objects.filter(user=first).select_related("announcement")
+    assert "is held for" in notice.announcement.text and until in notice.announcement.text
     [message] = _sent()
     assert message.subject.startswith("A place is held for you")
     assert until in message.body and "held for" in message.body
@@ -604,3 +617,14 @@ def _sent() -> list:
     before = len(mail.outbox)
     deliver_due()
     return mail.outbox[before:]
+
+
+def test_the_family_reads_the_notice_in_its_inbox(client, world, full, early, queue):
+    parent = queue[0].guardians.get()
+    reservation_cancel(reservation=world.held[world.player.pk], actor=world.staff_user, now=early)
+
+    client.force_login(parent)
+    page = client.get(reverse("inbox")).content.decode()
+
+    assert "The academy</strong>" in page and f"about {full.display_title}" in page
+    assert f"{queue[0].first_name} moved up from the waiting list" in page

@@ -93,6 +93,27 @@ def announcement_send(
     return announcement
 
 
+def family_notice(*, session: GroupSession, player: Player, text: str) -> Announcement:
+    """A notice from the academy itself (no sender) to the family of one player about one
+    session, filed in their inboxes, inside the caller's transaction: a place from the waiting
+    list. No toast or email of its own: the caller's change is told live already (its row's
+    event, bookings.live.notes) and queues its own email."""
+    recipients = _family_users(Player.objects.filter(pk=player.pk))
+    announcement = Announcement.objects.create(
+        academy_id=session.academy_id,
+        sender=None,
+        audience=Announcement.Audience.FAMILY,
+        session=session,
+        text=text,
+    )
+    InboxItem.objects.bulk_create(
+        [InboxItem(announcement=announcement, user_id=uid) for uid in sorted(recipients)]
+    )
+    for uid in sorted(recipients):
+        inbox_changed(uid)  # their badges; bulk_create sends no signal
+    return announcement
+
+
 def inbox_mark_read(*, actor: User, now: datetime | None = None) -> int:
     """Mark every unread item of the actor's inbox as read; how many there were."""
     with transaction.atomic():

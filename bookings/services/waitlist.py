@@ -36,6 +36,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
 
 from bookings import emails
 from bookings.access import Principal, coaches_session
@@ -43,6 +44,7 @@ from bookings.errors import BookingError
 from bookings.locks import Locked, lock
 from bookings.models import Player, SessionReservation, WaitlistEntry
 from bookings.services.activity import Verb, record
+from bookings.services.announcements import family_notice
 from bookings.services.common import (
     activate_reservation,
     authorize_booking,
@@ -128,7 +130,7 @@ def settle(session: GroupSession, *, now: datetime, locked: Collection[int]) -> 
                 promoted = activate_reservation(session, entry.player, entry.joined_by, previous)
                 _end(entry, Status.PROMOTED)
                 emails.waitlist_promotion(reservation=promoted)
-                _log(Verb.PROMOTED, entry, session, now)
+                _tell(Verb.PROMOTED, entry, session, now)
                 reserved += 1
                 done.promoted.append(entry)
             else:
@@ -136,7 +138,7 @@ def settle(session: GroupSession, *, now: datetime, locked: Collection[int]) -> 
                 entry.offered_until = session.academy.offer_until(session.starts_at, now)
                 entry.save(update_fields=["status", "offered_until", "updated_at"])
                 emails.waitlist_offer(entry=entry)
-                _log(Verb.OFFERED, entry, session, now)
+                _tell(Verb.OFFERED, entry, session, now)
                 held += 1
                 done.offered.append(entry)
             waiting -= 1
@@ -146,8 +148,26 @@ def settle(session: GroupSession, *, now: datetime, locked: Collection[int]) -> 
     return done
 
 
-def _log(verb: Verb, entry: WaitlistEntry, session: GroupSession, now: datetime) -> None:
-    """The front desk's recent changes and the coach's activity: nobody's action, the list's."""
+def _tell(verb: Verb, entry: WaitlistEntry, session: GroupSession, now: datetime) -> None:
+    """A promotion or an offer, in the family's inbox (their email is queued by the caller)
+    and in the front desk's recent changes and the coach's activity (nobody's action: the
+    list's)."""
+    tz = session.academy.tz
+    when = format_date(session.starts_at.astimezone(tz), "D j M H:i")
+    title, first = session.display_title, entry.player.first_name
+    if verb == Verb.PROMOTED:
+        text = (
+            f"{first} moved up from the waiting list: {title}, {when} is booked. If {first} "
+            "can no longer come, please cancel, so that the next person gets the place."
+        )
+    else:
+        assert entry.offered_until is not None  # set by the offer just saved
+        until = format_date(entry.offered_until.astimezone(tz), "D j M H:i")
+        text = (
+            f"A place in {title}, {when} is held for {first} until {until}: take it (or "
+            "decline it) on your bookings page before then."
+        )
+    family_notice(session=session, player=entry.player, text=text)
     record(
         verb=verb,
         academy_id=session.academy_id,
