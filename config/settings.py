@@ -173,6 +173,14 @@ def channel_layers(redis_url: str, prefix: str) -> dict:
 CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX)
 # Who a live page's viewer is, as the access rules see them (realtime.viewers).
 LIVE_VIEWER = "bookings.access.live_viewer"
+# A live socket's life (realtime.consumers; close codes in docs/architecture.md). Besides the
+# re-check an access change triggers at once, it re-checks its session and access every
+# LIVE_REVALIDATE_SECONDS (a safety net for changes written without any event), closes with
+# 4408 after LIVE_MAX_SOCKET_AGE (the page reconnects with the fresh token its socket gave it),
+# and one user holds at most LIVE_MAX_SOCKETS_PER_USER sockets in each worker process (4430).
+LIVE_REVALIDATE_SECONDS = float(os.environ.get("LIVE_REVALIDATE_SECONDS", "60"))
+LIVE_MAX_SOCKET_AGE = float(os.environ.get("LIVE_MAX_SOCKET_AGE", "3600"))
+LIVE_MAX_SOCKETS_PER_USER = int(os.environ.get("LIVE_MAX_SOCKETS_PER_USER", "20"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,31 +1,46 @@
 """The one WebSocket of a live page.
 
 On connect it checks, in order: the Origin is ours, a user is logged in, the page's signed
-stream token is theirs, and every stream in it passes the access rules now. Any failure closes
-the socket with a code and sends nothing. Then the socket joins its streams through the
-process hub, which writes pushed fragments to it directly; this consumer only answers pings.
+stream token is theirs, the user has fewer than LIVE_MAX_SOCKETS_PER_USER sockets open in this
+process, and every stream in it passes the access rules now. Any failure closes the socket with
+a code and sends nothing. Then the socket joins its streams through the process hub, which
+writes pushed fragments to it directly; this consumer only answers pings.
 
-Close codes: 4400 malformed frame, 4401 not logged in or bad token, 4403 forbidden stream or
-foreign Origin, 4503 live updates unavailable (Redis down), 1009 frame too large, 1003 binary
-frame.
+While open, the socket follows its account: an access change (logout, deactivation, a new
+password, a moved guardian link or player login, a role removed: bookings.live.capture) makes
+every socket of the users it names re-load its session and re-check its streams at once; every
+LIVE_REVALIDATE_SECONDS it does the same on its own; after LIVE_MAX_SOCKET_AGE it closes, and
+the page reconnects with the fresh stream token its `ready` carried.
+
+Close codes (4000-4999: the range an application may send; daphne refuses 1003/1009):
+4400 malformed frame, 4401 not logged in (any more) or bad token, 4403 forbidden stream or
+foreign Origin, 4408 the socket's lifetime is over (reconnect), 4413 frame too large,
+4415 binary frame, 4429 presence/hold flood, 4430 too many sockets for one user,
+4503 live updates unavailable (Redis down).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import random
 import re
 import secrets
+from collections import Counter
 from dataclasses import dataclass
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlsplit
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.http.request import validate_host
+from django.contrib.auth import get_user
+from django.http.request import split_domain_port, validate_host
 
 from realtime import fragments, messages
 from realtime.ephemeral import HOLD_TTL, get_ephemeral
@@ -35,26 +50,99 @@ from realtime.presence import NAMES, Seat
 from realtime.ratelimit import TokenBucket
 from realtime.store import get_store
 from realtime.streams import user_stream
-from realtime.tokens import verify_streams
+from realtime.tokens import sign_streams, verify_streams
 from realtime.viewers import viewer_of
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 1024  # the client only ever sends small frames (pings, presence, holds)
 ITEM = re.compile(r"[A-Za-z0-9:_.+-]{1,60}")  # what a hold names: a session id, a slot's time
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Close codes (see the module's docstring and docs/architecture.md).
+MALFORMED, UNAUTHENTICATED, FORBIDDEN, EXPIRED = 4400, 4401, 4403, 4408
+TOO_LARGE, BINARY, FLOOD, TOO_MANY_SOCKETS, UNAVAILABLE = 4413, 4415, 4429, 4430, 4503
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+def _origin(url: str) -> Origin | None:
+    """An origin's scheme, host and port (the scheme's default if none is given), or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in DEFAULT_PORTS or not host:
+        return None
+    return parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]
+
+
+def _trusted(origin: Origin, trusted: str) -> bool:
+    """Like Django's CSRF check of CSRF_TRUSTED_ORIGINS: the same scheme and port, the same host
+    or, for `scheme://*.example.com`, a subdomain of it."""
+    want = _origin(trusted.replace("://*.", "://wildcard.", 1))
+    if want is None or want[0] != origin[0] or want[2] != origin[2]:
+        return False
+    if "://*." in trusted:
+        return origin[1].endswith("." + want[1].removeprefix("wildcard."))
+    return want[1] == origin[1]
+
+
+def _secure(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
+    """Whether the browser reached us over TLS, as Django's request.is_secure() answers it:
+    behind a TLS proxy, by SECURE_PROXY_SSL_HEADER when it is set and present."""
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name, secure_value = proxy_header
+        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+        value = headers.get(header)
+        if value is not None:
+            return value.decode("latin-1").split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") in ("wss", "https")
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
-    """Same idea as channels' AllowedHostsOriginValidator, but answered with a close code."""
+    """The page that opened the socket is ours: its Origin (scheme, host and port) is one of
+    CSRF_TRUSTED_ORIGINS or the socket's own, i.e. the Host it was sent to (one of
+    ALLOWED_HOSTS) with the scheme it arrived by. The rule Django's CSRF check applies to forms,
+    answered with a close code."""
     headers = dict(scope.get("headers") or [])
-    origin = headers.get(b"origin", b"").decode("latin-1")
-    if not origin:
+    origin = _origin(headers.get(b"origin", b"").decode("latin-1"))
+    if origin is None:
         return False
-    host = urlparse(origin).hostname or ""
+    if any(_trusted(origin, trusted) for trusted in settings.CSRF_TRUSTED_ORIGINS):
+        return True
+    domain, port = split_domain_port(headers.get(b"host", b"").decode("latin-1"))
     allowed = settings.ALLOWED_HOSTS or (
-        ["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
+        [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
     )
-    return validate_host(host, allowed)
+    if not domain or not validate_host(domain, allowed):
+        return False
+    scheme = "https" if _secure(scope, headers) else "http"
+    own = (scheme, domain.strip("[]"), int(port) if port else DEFAULT_PORTS[scheme])
+    return origin == own
+
+
+def session_user(scope: dict[str, Any]) -> Any:
+    """The user of the socket's session as it is now, read afresh (not channels' copy from the
+    handshake): after a logout, a new password (Django's session hash) or a deactivation, an
+    anonymous user."""
+    session = scope.get("session")
+    key = getattr(session, "session_key", None)
+    engine = import_module(settings.SESSION_ENGINE)
+    return get_user(SimpleNamespace(session=engine.SessionStore(key)))  # type: ignore[arg-type]
+
+
+# Sockets open per user in this process (see LiveConsumer._count): a cap per worker needs no
+# shared state that a killed worker would leave behind, and bounds a flood all the same.
+_open_by_user: Counter[int] = Counter()
+
+
+def _jittered(seconds: float, low: float, high: float) -> float:
+    """Spread timers of sockets that opened together (after a restart) over time."""
+    return seconds * random.uniform(low, high)
 
 
 @dataclass(frozen=True)
@@ -86,6 +174,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     hub: Hub | None = None
     keys: list[str]
     fragment_keys: list[str]
+    counted: int | None = None  # the user this socket is counted for in _open_by_user
+    timer: asyncio.TimerHandle | None = None
+    checking: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.keys, self.fragment_keys = [], []
@@ -96,26 +187,50 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket()
         await self.accept()
         if not origin_allowed(self.scope):
-            await self.close(code=4403)
+            await self.close(code=FORBIDDEN)
             return
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=UNAUTHENTICATED)
             return
         token = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("t", [""])[0]
         keys = verify_streams(token, user.pk)
         if keys is None:
-            await self.close(code=4401)
+            await self.close(code=UNAUTHENTICATED)
+            return
+        if not self._count(user.pk):
+            await self.close(code=TOO_MANY_SOCKETS)
             return
         admission = await database_sync_to_async(admit)(user, keys)
         if admission is None:
-            await self.close(code=4403)
+            await self.close(code=FORBIDDEN)
             return
+        await self._join(user, keys, admission)
+
+    def _count(self, user_id: int) -> bool:
+        """Count this socket for its user, unless they already hold the most a process allows."""
+        if _open_by_user[user_id] >= settings.LIVE_MAX_SOCKETS_PER_USER:
+            return False
+        _open_by_user[user_id] += 1
+        self.counted = user_id
+        return True
+
+    def _uncount(self) -> None:
+        if self.counted is not None:
+            _open_by_user[self.counted] -= 1
+            if _open_by_user[self.counted] <= 0:
+                del _open_by_user[self.counted]
+            self.counted = None
+
+    async def _join(self, user: Any, keys: list[str], admission: Admission) -> None:
         self.user = user
         self.fragment_keys = keys
         self.hold_keys = {r.key for r in admission.resolved if r.fragment.holds}
         self.push_send = self.scope.get("server_send") or self.base_send
         ready: dict[str, Any] = {"t": "ready", "you": {"u": user.pk, "tag": self.tag}}
+        # The page reconnects with this (after a lifetime close, or days later): never with a
+        # token older than its socket.
+        ready["token"] = sign_streams(user.pk, keys)
         try:
             self.hub = await get_hub()
             self.keys = [*keys, user_stream(user.pk)]
@@ -133,9 +248,34 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 ready["holds"] = await sync_to_async(self._holds, thread_sensitive=False)()
         except Exception:
             log.warning("live updates unavailable for a new socket", exc_info=True)
-            await self.close(code=4503)
+            await self.close(code=UNAVAILABLE)
             return
         await self.send(text_data=json.dumps(ready))
+        loop = asyncio.get_running_loop()
+        self.ends_at = loop.time() + _jittered(settings.LIVE_MAX_SOCKET_AGE, 0.9, 1.0)
+        self._schedule_check()
+
+    # -- the socket's life: re-checked on a timer, closed when it is over --
+
+    def _schedule_check(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = min(self.ends_at, now + _jittered(settings.LIVE_REVALIDATE_SECONDS, 0.8, 1.2))
+        self.timer = loop.call_later(max(0.0, at - now), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self.checking = asyncio.ensure_future(self._timed_check())
+
+    async def _timed_check(self) -> None:
+        if self.hub is None:
+            return  # closed meanwhile
+        if asyncio.get_running_loop().time() >= self.ends_at:
+            await self.close(code=EXPIRED)
+            return
+        await self.access_changed()
+        if self.hub is not None:  # still open
+            self._schedule_check()
 
     def _holds(self) -> dict[str, dict[str, str]]:
         store = get_ephemeral()
@@ -143,15 +283,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
-            await self.close(code=1003)  # binary: the client only speaks JSON text
+            await self.close(code=BINARY)  # the client only speaks JSON text
             return
         if len(text_data) > MAX_FRAME:
-            await self.close(code=1009)
+            await self.close(code=TOO_LARGE)
             return
         try:
             message = json.loads(text_data)
         except ValueError:
-            await self.close(code=4400)
+            await self.close(code=MALFORMED)
             return
         kind = message.get("t") if isinstance(message, dict) else None
         if kind == "ping":
@@ -159,13 +299,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         elif kind in ("presence", "hold", "unhold"):
             # What reaches other people is rate-limited; a flood closes only this socket.
             if not self.bucket.take():
-                await self.close(code=4429)
+                await self.close(code=FLOOD)
             elif kind == "presence":
                 await self._presence(message)
             else:
                 await self._hold(message, on=kind == "hold")
         else:
-            await self.close(code=4400)
+            await self.close(code=MALFORMED)
 
     async def _pong(self) -> None:
         try:
@@ -173,14 +313,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 self.fragment_keys
             )
         except Exception:
-            await self.close(code=4503)
+            await self.close(code=UNAVAILABLE)
             return
         await self.send(text_data=json.dumps({"t": "pong", "epoch": epoch, "seqs": seqs}))
 
     async def _presence(self, message: dict[str, Any]) -> None:
         away = message.get("away")
         if not isinstance(away, bool):
-            await self.close(code=4400)
+            await self.close(code=MALFORMED)
         elif self.hub is not None:
             await self.hub.presence.set_away(self, away)
 
@@ -189,7 +329,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         an item of a plausible shape. Advisory: the database still decides."""
         key, item = message.get("k"), message.get("i")
         if key not in self.hold_keys or not isinstance(item, str) or not ITEM.fullmatch(item):
-            await self.close(code=4400)
+            await self.close(code=MALFORMED)
             return
         store = get_ephemeral()
         change = store.hold if on else store.release
@@ -220,6 +360,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await super().close(code=code, reason=reason)
 
     def _leave_streams(self) -> None:
+        self._uncount()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.hub is not None:
             if self.holding:
                 self.hub.background(self._release_holds(self.hub))
@@ -229,17 +373,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
     # -- called by the hub --
 
     async def access_changed(self) -> None:
-        """The user's roles or family changed: keep the socket only if every stream still passes."""
+        """The user's account, roles or family changed (or the timer says it is time to look):
+        keep the socket only if its session still names this user and every stream still
+        passes."""
         try:
-            allowed = await database_sync_to_async(authorize)(self.user, self.fragment_keys)
+            code = await database_sync_to_async(self._recheck)()
         except Exception:
             # Unknown is not allowed: close; the page reconnects and is checked afresh.
             log.warning("could not re-check a socket's access", exc_info=True)
-            await self.close(code=4503)
+            await self.close(code=UNAVAILABLE)
             return
-        if not allowed:
-            await self.close(code=4403)
+        if code is not None and self.hub is not None:
+            await self.close(code=code)
+
+    def _recheck(self) -> int | None:
+        """The close code this socket now deserves, or None to keep it."""
+        user = session_user(self.scope)
+        if not user.is_authenticated or user.pk != self.user.pk:
+            return UNAUTHENTICATED
+        self.user = user
+        return None if authorize(user, self.fragment_keys) else FORBIDDEN
 
     async def live_down(self) -> None:
         self.hub = None
-        await self.close(code=4503)
+        await self.close(code=UNAVAILABLE)

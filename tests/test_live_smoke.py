@@ -27,7 +27,7 @@ async def connect(user, keys):
     comm = WebsocketCommunicator(
         application,
         f"/ws/live/?t={token}",
-        headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)],
+        headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)],
     )
     connected, _ = await comm.connect()
     assert connected

@@ -15,6 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+
 from bookings.models import (
     Announcement,
     Attendance,
@@ -174,6 +177,29 @@ def _staff(m: StaffMember, saved: Saved) -> Event:
     return Event("staff", {"academy": m.academy_id, "users": sorted(users)})
 
 
+# What about a user, changed, may end their live access: their sockets re-check their session and
+# access (realtime.consumers.LiveConsumer.access_changed). A new password ends their other
+# sessions (Django's session hash), so it is one of them.
+ACCOUNT_FIELDS = ("is_active", "password", "is_superuser")
+
+
+def _account(user: Any, saved: Saved) -> Event | None:
+    changed = any(saved.old[name] != getattr(user, name) for name in saved.old)
+    if saved.deleted or changed:
+        return account_changed(user.pk)
+    return None  # created (no socket yet), or only a last login or a name
+
+
+def account_changed(user_id: int) -> Event:
+    return Event("account", {"users": [user_id]})
+
+
+def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """A logout (POST /logout/) ends that session: its other tabs' sockets close too."""
+    if user is not None and user.pk is not None:
+        send_on_commit(account_changed(user.pk))
+
+
 def announced(announcement: Announcement) -> None:
     """An announcement and its inbox copies were written (bulk_create: no signals)."""
     send_on_commit(
@@ -207,9 +233,11 @@ PUBLISHED: list[tuple[Any, Any, tuple[str, ...]]] = [
     (Attendance, _attendance, ()),
     (Feedback, _feedback, ()),
     (Goal, _goal, ("coach_id", "player_id")),
+    (get_user_model(), _account, ACCOUNT_FIELDS),
 ]
 
 
 def connect() -> None:
     for model, describe, remember in PUBLISHED:
         publish_model(model, describe, remember=remember)
+    user_logged_out.connect(_logged_out, dispatch_uid="courtside-live-logout")

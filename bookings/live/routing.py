@@ -433,6 +433,10 @@ class _Router:
     def _staff(self, data: dict) -> None:
         self.routing.recheck_user_ids.update(data["users"])
 
+    def _account(self, data: dict) -> None:
+        # Logged out, deactivated, a new password, admin rights changed or deleted.
+        self.routing.recheck_user_ids.update(data["users"])
+
     def _announcement(self, data: dict) -> None:
         found = notes.for_announcement(data["id"])
         if found is None:

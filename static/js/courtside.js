@@ -218,6 +218,8 @@
     var msg;
     try { msg = JSON.parse(event.data); } catch (e) { return; }
     if (msg.t === "ready") {
+      // The token to come back with (after a lifetime close, 4408): as new as this socket.
+      if (msg.token) meta.dataset.liveToken = msg.token;
       live = true;
       attempts = 0;
       setState("live");
@@ -312,11 +314,19 @@
       }
       return;
     }
-    attempts += 1;
+    clearTimeout(timers.retry);
+    if (code === 4408) {
+      // The socket's lifetime is over (nothing is wrong): come back at once, no backoff; the
+      // ready that follows resyncs whatever moved in between.
+      setState("reconnecting");
+      timers.retry = setTimeout(connect, Math.random() * BACKOFF_MIN);
+      return;
+    }
+    // 4430: this user has too many pages open; poll, and try again at the slowest pace.
+    attempts = code === 4430 ? Math.max(attempts + 1, OFFLINE_AFTER + 1) : attempts + 1;
     if (!navigator.onLine) setState("offline");
     else setState(attempts > OFFLINE_AFTER || code === 4503 ? "polling" : "reconnecting");
     startPolling();
-    clearTimeout(timers.retry);
     var delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, attempts - 1));
     delay = delay / 2 + Math.random() * delay / 2;     // jitter: reconnecting clients spread out
     timers.retry = setTimeout(connect, delay);
