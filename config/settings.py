@@ -181,6 +181,11 @@ LIVE_VIEWER = "bookings.access.live_viewer"
 LIVE_REVALIDATE_SECONDS = float(os.environ.get("LIVE_REVALIDATE_SECONDS", "60"))
 LIVE_MAX_SOCKET_AGE = float(os.environ.get("LIVE_MAX_SOCKET_AGE", "3600"))
 LIVE_MAX_SOCKETS_PER_USER = int(os.environ.get("LIVE_MAX_SOCKETS_PER_USER", "20"))
+# How long a socket's resumption ticket lets the page's next socket in without the database
+# (realtime.tokens): about two periodic re-checks, each of which renews it.
+LIVE_TICKET_MAX_AGE = float(
+    os.environ.get("LIVE_TICKET_MAX_AGE", str(2.5 * LIVE_REVALIDATE_SECONDS))
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

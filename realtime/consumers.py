@@ -12,6 +12,10 @@ every socket of the users it names re-load its session and re-check its streams 
 LIVE_REVALIDATE_SECONDS it does the same on its own; after LIVE_MAX_SOCKET_AGE it closes, and
 the page reconnects with the fresh stream token its `ready` carried.
 
+A page whose socket dropped comes back with the resumption ticket its last socket gave it
+(realtime.tokens): while the user's access version is still the ticket's, the socket is let in
+without loading the session or the user and without the access queries (`_resume`).
+
 Close codes (4000-4999: the range an application may send; daphne refuses 1003/1009):
 4400 malformed frame, 4401 not logged in (any more) or bad token, 4403 forbidden stream or
 foreign Origin, 4408 the socket's lifetime is over (reconnect), 4413 frame too large,
@@ -50,7 +54,7 @@ from realtime.presence import NAMES, Seat
 from realtime.ratelimit import TokenBucket
 from realtime.store import get_store
 from realtime.streams import user_stream
-from realtime.tokens import sign_streams, verify_streams
+from realtime.tokens import Ticket, sign_streams, sign_ticket, verify_streams, verify_ticket
 from realtime.viewers import viewer_of
 
 log = logging.getLogger(__name__)
@@ -135,6 +139,11 @@ def session_user(scope: dict[str, Any]) -> Any:
     return get_user(SimpleNamespace(session=engine.SessionStore(key)))  # type: ignore[arg-type]
 
 
+async def load_user(scope: dict[str, Any]) -> Any:
+    """The socket's user (the WebSocket route loads none itself: a resumed socket needs none)."""
+    return await database_sync_to_async(session_user)(scope)
+
+
 # Sockets open per user in this process (see LiveConsumer._count): a cap per worker needs no
 # shared state that a killed worker would leave behind, and bounds a flood all the same.
 _open_by_user: Counter[int] = Counter()
@@ -183,29 +192,65 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.variants: dict[str, str] = {}
         self.hold_keys: set[str] = set()
         self.holding: set[tuple[str, str]] = set()
+        self.seat: tuple[str, Presence] | None = None
         self.tag = secrets.token_urlsafe(6)  # this socket, to others: never a name
         self.bucket = TokenBucket()
         await self.accept()
         if not origin_allowed(self.scope):
             await self.close(code=FORBIDDEN)
             return
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        ticket = verify_ticket(query.get("r", [""])[0], self._session_key())
+        if ticket is not None and await self._resume(ticket):
+            return
+        user = await load_user(self.scope)
+        if not user.is_authenticated:
             await self.close(code=UNAUTHENTICATED)
             return
-        token = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("t", [""])[0]
-        keys = verify_streams(token, user.pk)
+        keys = verify_streams(query.get("t", [""])[0], user.pk)
         if keys is None:
             await self.close(code=UNAUTHENTICATED)
             return
         if not self._count(user.pk):
             await self.close(code=TOO_MANY_SOCKETS)
             return
+        version = await self._access_version(user.pk)  # before the check the ticket stands for
         admission = await database_sync_to_async(admit)(user, keys)
         if admission is None:
             await self.close(code=FORBIDDEN)
             return
-        await self._join(user, keys, admission)
+        await self._join(user.pk, keys, admission.presence, version)
+
+    async def _resume(self, ticket: Ticket) -> bool:
+        """A page coming back with its last socket's ticket: let in without the session, user
+        and access queries if the user's access version is still the ticket's. False: not
+        resumed (check the socket in full instead)."""
+        if await self._access_version(ticket.user_id) != ticket.access_version:
+            return False  # something changed: the full check decides
+        if not self._count(ticket.user_id):
+            await self.close(code=TOO_MANY_SOCKETS)
+            return True
+        seat = None
+        if ticket.presence is not None:
+            key, name, role, sees_names, place = ticket.presence
+            seat = (key, Presence(name, role, sees_names, place))
+        await self._join(ticket.user_id, ticket.keys, seat, ticket.access_version)
+        # A change that committed just before this socket began to listen on the user's
+        # stream has bumped the version by now; the hub's access message may have missed it.
+        if self.hub is not None and await self._access_version(ticket.user_id) != (
+            ticket.access_version
+        ):
+            await self.access_changed()
+        return True
+
+    def _session_key(self) -> str | None:
+        return getattr(self.scope.get("session"), "session_key", None)
+
+    async def _access_version(self, user_id: int) -> str | None:
+        try:
+            return await sync_to_async(get_store().access_version, thread_sensitive=False)(user_id)
+        except Exception:
+            return None  # no ticket, no resumption; the rest finds out Redis is down
 
     def _count(self, user_id: int) -> bool:
         """Count this socket for its user, unless they already hold the most a process allows."""
@@ -222,24 +267,32 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 del _open_by_user[self.counted]
             self.counted = None
 
-    async def _join(self, user: Any, keys: list[str], admission: Admission) -> None:
-        self.user = user
+    async def _join(
+        self,
+        user_id: int,
+        keys: list[str],
+        seat: tuple[str, Presence] | None,
+        version: str | None,
+    ) -> None:
+        self.user_id = user_id
         self.fragment_keys = keys
-        self.hold_keys = {r.key for r in admission.resolved if r.fragment.holds}
+        self.seat = seat
+        self.hold_keys = {f.key for f in map(fragments.parse, keys) if f is not None and f.holds}
         self.push_send = self.scope.get("server_send") or self.base_send
-        ready: dict[str, Any] = {"t": "ready", "you": {"u": user.pk, "tag": self.tag}}
-        # The page reconnects with this (after a lifetime close, or days later): never with a
-        # token older than its socket.
-        ready["token"] = sign_streams(user.pk, keys)
+        ready: dict[str, Any] = {"t": "ready", "you": {"u": user_id, "tag": self.tag}}
+        # The page reconnects with these (after a lifetime close, or days later): never with a
+        # token older than its socket; and within minutes, without database work.
+        ready["token"] = sign_streams(user_id, keys)
+        ready["resume"] = self._ticket(version)
         try:
             self.hub = await get_hub()
-            self.keys = [*keys, user_stream(user.pk)]
+            self.keys = [*keys, user_stream(user_id)]
             await self.hub.subscribe(self, self.keys)
-            if admission.presence is not None:
-                key, view = admission.presence
+            if seat is not None:
+                key, view = seat
                 if view.sees_names:
                     self.variants[key] = NAMES
-                await self.hub.presence.join(self, Seat(key, view, user.pk, self.tag))
+                await self.hub.presence.join(self, Seat(key, view, user_id, self.tag))
                 ready["presence"] = {"k": key, "place": view.place, "names": view.sees_names}
             ready["epoch"], ready["seqs"] = await sync_to_async(
                 get_store().snapshot, thread_sensitive=False
@@ -254,6 +307,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         self.ends_at = loop.time() + _jittered(settings.LIVE_MAX_SOCKET_AGE, 0.9, 1.0)
         self._schedule_check()
+
+    def _ticket(self, version: str | None) -> str:
+        """A resumption ticket for this socket's streams, as of the access version read before
+        they were last checked ("" without one: Redis down, or no session)."""
+        session_key = self._session_key()
+        if version is None or not session_key:
+            return ""
+        presence = None
+        if self.seat is not None:
+            key, view = self.seat
+            presence = [key, view.name, view.role, view.sees_names, view.place]
+        return sign_ticket(self.user_id, self.fragment_keys, version, session_key, presence)
 
     # -- the socket's life: re-checked on a timer, closed when it is over --
 
@@ -273,8 +338,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if asyncio.get_running_loop().time() >= self.ends_at:
             await self.close(code=EXPIRED)
             return
+        version = await self._access_version(self.user_id)
         await self.access_changed()
-        if self.hub is not None:  # still open
+        if self.hub is not None:  # still open, and allowed as of `version`: a new ticket
+            await self.send(text_data=json.dumps({"t": "resume", "r": self._ticket(version)}))
             self._schedule_check()
 
     def _holds(self) -> dict[str, dict[str, str]]:
@@ -389,9 +456,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def _recheck(self) -> int | None:
         """The close code this socket now deserves, or None to keep it."""
         user = session_user(self.scope)
-        if not user.is_authenticated or user.pk != self.user.pk:
+        if not user.is_authenticated or user.pk != self.user_id:
             return UNAUTHENTICATED
-        self.user = user
         return None if authorize(user, self.fragment_keys) else FORBIDDEN
 
     async def live_down(self) -> None:

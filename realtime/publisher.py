@@ -104,6 +104,8 @@ class Publisher:
         # Nobody watches anything (no page open anywhere): nothing to route or render.
         listened = bool(watched) or store.watches_personal()
         routing = route(events) if events and listened else None
+        if events and routing is None:
+            store.bump_access_all()  # not routed: no resumption ticket from before holds
         targets: dict[str, Any] = {}  # key -> the change to render it for (None: all of it)
         if routing is not None:
             shared = [f for f in map(parse, watched) if f is not None]
@@ -115,7 +117,9 @@ class Publisher:
         else:
             personal = {}
         notes = [*(routing.notes if routing else []), *(n for item in batch for n in item[1])]
-        rechecks = {streams.user_stream(u) for u in (routing.recheck_user_ids if routing else ())}
+        recheck_ids = sorted(routing.recheck_user_ids) if routing else []
+        store.bump_access(recheck_ids)  # first: a ticket read after this no longer matches
+        rechecks = {streams.user_stream(u) for u in recheck_ids}
         noted = {streams.user_stream(n.user_id) for n in notes}
         # Of the personal streams these name, the ones a socket watches (none: nothing to send).
         listening = store.watched_among([*personal, *rechecks, *noted])

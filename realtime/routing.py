@@ -1,12 +1,15 @@
-"""The WebSocket side of the ASGI application: the live page's route behind channels' session and
-auth middleware, plus the server's own `send` kept in the scope for the hub."""
+"""The WebSocket side of the ASGI application: the live page's route behind channels' cookie and
+session middleware, plus the server's own `send` kept in the scope for the hub.
+
+No auth middleware: it would load the session and the user for every socket, and a socket that
+resumes with a ticket needs neither (realtime.consumers loads the user when it must)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.urls import path
 
 from realtime.consumers import LiveConsumer
@@ -28,4 +31,5 @@ class KeepServerSend:
 
 
 def websocket_application(patterns: list[Any] | None = None) -> Any:
-    return KeepServerSend(AuthMiddlewareStack(URLRouter(patterns or websocket_urlpatterns)))
+    routes = URLRouter(patterns or websocket_urlpatterns)
+    return KeepServerSend(CookieMiddleware(SessionMiddleware(routes)))

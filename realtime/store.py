@@ -19,6 +19,7 @@ from django.conf import settings
 from realtime.streams import is_personal
 
 WATCH_TTL = 60.0  # seconds a watched stream stays watched without a refresh from its hub
+ACCESS_TTL = 24 * 3600  # an access version nobody bumped for a day: far older than any ticket
 SEQ_TTL = 7 * 24 * 3600  # a stream nobody touched for a week starts again at 1
 
 
@@ -32,6 +33,16 @@ class Store(Protocol):
     def watched_among(self, keys: list[str]) -> set[str]: ...
     def watches_personal(self) -> bool: ...
     def ping(self) -> bool: ...
+    def access_version(self, user_id: int) -> str: ...
+    def bump_access(self, user_ids: list[int]) -> None: ...
+    def bump_access_all(self) -> None: ...
+
+
+# Access versions (resumption tickets, realtime.tokens): one counter per user, bumped after
+# COMMIT by the publisher whenever a change names the user for an access re-check, and one
+# for everyone, bumped when changes were not routed at all (no page open anywhere). A version
+# reads "<epoch>.<everyone>.<user>": a Redis that restarted (a new epoch) or forgot a counter
+# never gives an old ticket its version back.
 
 
 class LocalStore:
@@ -42,6 +53,7 @@ class LocalStore:
         self._lock = threading.Lock()
         self._seqs: Counter[str] = Counter()
         self._watching: Counter[str] = Counter()
+        self._access: Counter[str] = Counter()  # user id (or "*": everyone) -> version
 
     def next_seq(self, key: str) -> int:
         with self._lock:
@@ -80,6 +92,18 @@ class LocalStore:
 
     def ping(self) -> bool:
         return True
+
+    def access_version(self, user_id: int) -> str:
+        with self._lock:
+            return f"{self._epoch}.{self._access['*']}.{self._access[str(user_id)]}"
+
+    def bump_access(self, user_ids: list[int]) -> None:
+        with self._lock:
+            self._access.update(str(user_id) for user_id in user_ids)
+
+    def bump_access_all(self) -> None:
+        with self._lock:
+            self._access["*"] += 1
 
 
 class RedisStore:
@@ -162,6 +186,29 @@ class RedisStore:
             return bool(self.redis.ping())
         except Exception:
             return False
+
+    def access_version(self, user_id: int) -> str:
+        epoch = f"{self.prefix}:epoch"
+        pipe = self.redis.pipeline()
+        pipe.set(epoch, uuid.uuid4().hex, nx=True)
+        pipe.mget([epoch, f"{self.prefix}:access:*", f"{self.prefix}:access:{user_id}"])
+        values = pipe.execute()[1]
+        return ".".join((value or b"0").decode() for value in values)
+
+    def bump_access(self, user_ids: list[int]) -> None:
+        if not user_ids:
+            return
+        pipe = self.redis.pipeline()
+        for user_id in user_ids:
+            pipe.incr(f"{self.prefix}:access:{user_id}")
+            pipe.expire(f"{self.prefix}:access:{user_id}", ACCESS_TTL)
+        pipe.execute()
+
+    def bump_access_all(self) -> None:
+        pipe = self.redis.pipeline()
+        pipe.incr(f"{self.prefix}:access:*")
+        pipe.expire(f"{self.prefix}:access:*", ACCESS_TTL)
+        pipe.execute()
 
 
 @cache

@@ -150,6 +150,7 @@ async def open_socket(
     origin: bytes | None = ORIGIN,
     cookie: bytes | None = None,
     host: bytes = HOST,
+    resume: str = "",
 ) -> WebsocketCommunicator:
     headers = [(b"host", host)]
     if origin:
@@ -158,7 +159,8 @@ async def open_socket(
         headers.append((b"cookie", cookie or await sync_to_async(_session_cookie)(user)))
     if token is None:
         token = sign_streams(user.pk, keys or [])
-    comm = WebsocketCommunicator(application, f"/ws/live/?t={quote(token)}", headers=headers)
+    path = f"/ws/live/?t={quote(token)}" + (f"&r={quote(resume)}" if resume else "")
+    comm = WebsocketCommunicator(application, path, headers=headers)
     opened.append(comm)
     return comm
 
@@ -186,9 +188,14 @@ class Sock:
 
 
 async def live(
-    opened: list[WebsocketCommunicator], user: Any, keys: list[str], *, cookie: bytes | None = None
+    opened: list[WebsocketCommunicator],
+    user: Any,
+    keys: list[str],
+    *,
+    cookie: bytes | None = None,
+    resume: str = "",
 ) -> Sock:
-    comm = await open_socket(opened, user, keys, cookie=cookie)
+    comm = await open_socket(opened, user, keys, cookie=cookie, resume=resume)
     connected, _ = await comm.connect(timeout=5)
     assert connected
     early = []  # presence summaries of others' joins can come before this socket's ready

@@ -162,6 +162,7 @@
   var epoch = meta.dataset.liveEpoch || "";
   try { last = JSON.parse(meta.dataset.liveSeqs || "{}"); } catch (e) { last = {}; }
   var socket = null;
+  var resume = "";              // the last socket's resumption ticket: a cheap reconnect
   var live = false;
   var attempts = 0;
   var timers = { ping: null, pong: null, retry: null, poll: null };
@@ -220,6 +221,7 @@
     if (msg.t === "ready") {
       // The token to come back with (after a lifetime close, 4408): as new as this socket.
       if (msg.token) meta.dataset.liveToken = msg.token;
+      resume = msg.resume || "";
       live = true;
       attempts = 0;
       setState("live");
@@ -237,6 +239,8 @@
       if (gap) resync([msg.k]);                        // a message was lost on the way
     } else if (msg.t === "n") {
       toast(msg.text, msg.url);
+    } else if (msg.t === "resume") {
+      resume = msg.r || "";                            // renewed after each re-check
     } else if (msg.t === "pong") {
       clearTimeout(timers.pong);
       reconcile(msg);
@@ -288,6 +292,7 @@
     if (document.hidden && attempts > 0) return;      // a hidden tab reconnects when shown
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var url = scheme + location.host + meta.dataset.socketPath + "?t=" + encodeURIComponent(meta.dataset.liveToken);
+    if (resume) url += "&r=" + encodeURIComponent(resume);
     socket = new WebSocket(url);
     socket.onmessage = onMessage;
     socket.onclose = function (event) { drop(event.code); };
@@ -316,8 +321,9 @@
     }
     clearTimeout(timers.retry);
     if (code === 4408) {
-      // The socket's lifetime is over (nothing is wrong): come back at once, no backoff; the
-      // ready that follows resyncs whatever moved in between.
+      // The socket's lifetime is over (nothing is wrong): come back at once, no backoff, and
+      // checked in full (no ticket); the ready that follows resyncs whatever moved meanwhile.
+      resume = "";
       setState("reconnecting");
       timers.retry = setTimeout(connect, Math.random() * BACKOFF_MIN);
       return;

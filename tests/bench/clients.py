@@ -126,6 +126,7 @@ class Viewer:
         self.keys: list[str] = spec.get("keys", [])
         self.cookie: str = spec.get("cookie", "")
         self.token: str = spec.get("token", "")
+        self.resume = ""  # as courtside.js: the last socket's resumption ticket, if any
         self.src: str = spec.get("src", "127.0.0.1")
         self.ws: Any = None
         self.stopping = False
@@ -151,10 +152,11 @@ class Viewer:
 
     async def run(self) -> None:
         g = self.group
-        url = g.url + (f"?t={quote(self.token)}" if self.token else "")
+        page_url = g.url + (f"?t={quote(self.token)}" if self.token else "")
         first = True
         while not self.stopping:
             code = 1006
+            url = page_url + (f"&r={quote(self.resume)}" if self.resume else "")
             try:
                 if first:
                     async with g.gate:
@@ -232,6 +234,7 @@ class Viewer:
         if message is None:
             return []
         ready = json.loads(message)
+        self.resume = ready.get("resume") or ""
         seqs = {k: int(v) for k, v in (ready.get("seqs") or {}).items()}
         if self.epoch is None or ready.get("epoch") != self.epoch:
             first = self.epoch is None
@@ -256,6 +259,9 @@ class Viewer:
             message = message.decode()
         if READY.match(message):
             self._ready(t, message)
+            return
+        if message.startswith('{"t": "resume"'):
+            self.resume = json.loads(message).get("r") or ""
             return
         head = message[:160]
         self.msgs.append((t, head))

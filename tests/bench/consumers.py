@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from realtime.consumers import authorize, origin_allowed
+from realtime.consumers import authorize, load_user, origin_allowed
 from realtime.hub import Hub, get_hub
 from realtime.tokens import verify_streams
 
@@ -31,11 +31,11 @@ class _Checked(AsyncWebsocketConsumer):
         """Accept, then the same checks as the live consumer; None (and closed) on failure."""
         self.keys = []
         await self.accept()
-        user = self.scope.get("user")
         if not origin_allowed(self.scope):
             await self.close(code=4403)
             return None
-        if user is None or not user.is_authenticated:
+        user = await load_user(self.scope)
+        if not user.is_authenticated:
             await self.close(code=4401)
             return None
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
