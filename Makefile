@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup runtime demo test lint typecheck check clean bench browser screenshots lock
+.PHONY: setup runtime demo test lint typecheck check clean bench browser screenshots lock chaos
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Courtside needs Python 3.12+ (see .python-version); got " + sys.version.split()[0])'
@@ -86,6 +86,12 @@ check: lint test
 bench: setup
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
 	$(BIN)/python -m tests.bench --docs docs/benchmarks.md $(BENCH_ARGS)
+
+# The live path under faults (workers SIGKILLed, Redis restarted, frames lost, writers dying
+# after COMMIT) on a stack of its own; not part of `make test`. About 4-5 minutes; writes
+# docs/chaos.md. Needs PostgreSQL, redis-server and Chromium.
+chaos: setup
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles

@@ -9,6 +9,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from realtime import sweeper  # noqa: E402
 from realtime.routing import websocket_application  # noqa: E402
 
 # The consumer checks the Origin itself, so a foreign page gets a close code rather than a
@@ -19,3 +20,6 @@ application = ProtocolTypeRouter(
         "websocket": websocket_application(),
     }
 )
+
+# Every serving process publishes what a dead or departed writer left in the outbox.
+sweeper.start()

@@ -74,3 +74,5 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests
+# Tests sweep the outbox by hand (realtime.sweeper.sweep), never behind a test's back.
+LIVE_OUTBOX_SWEEPER = False

@@ -5,6 +5,11 @@ waits for rendering or for Redis), coalesces bursts, asks the apps' routers what
 finds the watched streams affected, and for each: takes the stream's next sequence number,
 renders the fragment once, and sends the same bytes to every process watching it.
 
+Durability: every event is also a row of the outbox (realtime.outbox), written in the writer's
+transaction; this thread stamps the rows it sent, and a serving process's sweeper
+(realtime.sweeper) sends any a dead or departed writer left. A process that exits at once (a
+shell, a management command, cron) waits for this thread at interpreter exit.
+
 Ordering: the sequence number is taken after the change committed and before the render, so a
 message with a higher number always shows at least every change with a lower one; a client
 that applies only increasing numbers converges on the database.
@@ -13,6 +18,7 @@ that applies only increasing numbers converges on the database.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import queue
@@ -26,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from realtime import hub, messages, streams
+from realtime import hub, messages, outbox, streams
 from realtime.events import Event, Note, route
 from realtime.fragments import LiveFragment, parse, personal_kinds, push_order, resolve
 from realtime.render_pass import one_pass
@@ -35,15 +41,18 @@ from realtime.store import Store, get_store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 200  # submissions merged into one pass when a burst queues up
+EXIT_WAIT = 10.0  # seconds a departing process gives its publisher to send what it committed
 
-Batch = tuple[list[Event], list[Note]]
+Batch = tuple[list[Event], list[Note], list[int]]  # events, toasts, their outbox rows
 
 
 def send_on_commit(*events: Event) -> None:
     """Publish these events once the current transaction commits (at once in autocommit); a
-    rollback, of the transaction or of the savepoint they were sent in, sends nothing."""
+    rollback, of the transaction or of the savepoint they were sent in, sends nothing. They are
+    written to the outbox now, in the same transaction, so they outlive this process."""
     if events:
-        transaction.on_commit(lambda: get_publisher().submit(list(events)))
+        ids = outbox.record(events)
+        transaction.on_commit(lambda: get_publisher().submit(list(events), outbox_ids=ids))
 
 
 class Publisher:
@@ -55,20 +64,35 @@ class Publisher:
         self._idle = threading.Event()
         self._idle.set()
         self._last_error_log = 0.0
+        self._exit_hooked = False
+        # This process runs a sweeper (it serves pages): see stamps_sent.
+        self.serving = False
 
     # -- producer side (any thread, after COMMIT) --
 
-    def submit(self, events: list[Event], notes: list[Note] | None = None) -> None:
-        """Events to route, and toasts to send as they are (after everything submitted before)."""
+    def submit(
+        self,
+        events: list[Event],
+        notes: list[Note] | None = None,
+        *,
+        outbox_ids: list[int] | None = None,
+    ) -> None:
+        """Events to route, and toasts to send as they are (after everything submitted before);
+        `outbox_ids`: the events' outbox rows, stamped once sent."""
         if not events and not notes:
             return
         self._idle.clear()
-        self._queue.put((events, notes or []))
+        self._queue.put((events, notes or [], outbox_ids or []))
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="courtside-publisher", daemon=True
             )
             self._thread.start()
+            if not self._exit_hooked:
+                # Daemon threads still run while atexit hooks do: a one-line shell that
+                # committed sends before it goes (the sweepers catch whatever this misses).
+                atexit.register(self.wait_idle, EXIT_WAIT)
+                self._exit_hooked = True
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """For tests and benchmarks: wait until everything queued has been sent."""
@@ -87,7 +111,11 @@ class Publisher:
                     break
             try:
                 self._publish(batch)
+                sent = [row for item in batch for row in item[2]]
+                if sent and self.stamps_sent():
+                    outbox.mark_sent(sent)
             except Exception:
+                # Left unsent: a sweeper publishes those rows again once they are due.
                 self._log_error("live update failed")
             finally:
                 # Like a request's end: honour CONN_MAX_AGE (0 closes, as Django does per request).
@@ -96,6 +124,12 @@ class Publisher:
                     if not connection.settings_dict.get("CONN_MAX_AGE"):
                         connection.close()
                     self._idle.set()
+
+    def stamps_sent(self) -> bool:
+        """Whether what this process sent reached every page. Over Redis, always. In memory, only
+        where the pages are: a one-shot process (a shell beside `make demo`) has no hub, and
+        leaves its rows to the serving process's sweeper."""
+        return self._deliver is None or self.serving or hub._hub is not None
 
     def _publish(self, batch: list[Batch]) -> None:
         events = [event for item in batch for event in item[0]]

@@ -35,9 +35,10 @@ from tests.factories import build_world, reserve
 # (coaches, guardians) is read after COMMIT, by the publisher, outside the locks. (Before: 2 + 21
 # and 2 + 16, then 2 + 8 and 2 + 6, then 2 + 7 and 2 + 5 before the waiting list.) Each also
 # writes its line of the activity log (bookings.services.activity): who did it, in the same
-# transaction, for the front desk's recent changes and the coach's activity.
-RESERVE = 2 + 7 + 1
-CANCEL = 2 + 6 + 1
+# transaction, for the front desk's recent changes and the coach's activity; and its event's row
+# of the outbox (realtime.outbox), so the change is published even if this process dies.
+RESERVE = 2 + 7 + 1 + 1
+CANCEL = 2 + 6 + 1 + 1
 # The benchmark's most common outcome: the principal, the two locks, the previous reservation.
 REFUSED_FULL = 2 + 4
 
@@ -107,7 +108,7 @@ def published(monkeypatch):
     sent: list[list[Event]] = []
 
     class Recorder:
-        def submit(self, events, notes=None):  # type: ignore[no-untyped-def]
+        def submit(self, events, notes=None, outbox_ids=None):  # type: ignore[no-untyped-def]
             sent.append(events)
 
         def wait_idle(self, timeout):  # type: ignore[no-untyped-def]

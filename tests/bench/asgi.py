@@ -16,6 +16,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from realtime import sweeper  # noqa: E402
 from realtime.routing import websocket_application, websocket_urlpatterns  # noqa: E402
 from tests.bench.consumers import NotifyConsumer, TextbookConsumer  # noqa: E402
 
@@ -31,3 +32,6 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Every serving process publishes what a dead or departed writer left in the outbox.
+sweeper.start()
