@@ -173,6 +173,9 @@ def channel_layers(redis_url: str, prefix: str) -> dict:
 CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX)
 # Who a live page's viewer is, as the access rules see them (realtime.viewers).
 LIVE_VIEWER = "bookings.access.live_viewer"
+# What a Prometheus scraper sends as `Authorization: Bearer …` to read /metrics (unset: only
+# signed-in staff and admins may). Metrics themselves: realtime.metrics.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from realtime import metrics, periodic
 from realtime.messages import ACCESS_CHECK
 from realtime.presence import PresenceTracker
 from realtime.store import WATCH_TTL, get_store
@@ -61,6 +63,7 @@ class Hub:
             self._tasks.append(asyncio.create_task(self._read_local()))
         self._tasks.append(asyncio.create_task(self._keep_watching()))
         self._tasks.append(asyncio.create_task(self.presence.keep_alive()))
+        self._tasks.append(asyncio.create_task(periodic.keep_pushing(self)))
 
     # -- sockets joining and leaving --
 
@@ -72,6 +75,7 @@ class Hub:
             if key not in self.joining:
                 self.joining[key] = asyncio.ensure_future(self._join(key))
                 new.append(key)
+        metrics.socket_joined(len(keys), len(self.sockets))
         if new:
             await sync_to_async(get_store().watch, thread_sensitive=False)(new)
         # A socket is live only once the process listens on each of its streams.
@@ -95,6 +99,7 @@ class Hub:
                 del self.sockets[key]
                 self.joining.pop(key, None)
                 gone.append(key)
+        metrics.socket_left(len(keys), len(self.sockets))
         if gone:
             get_store().unwatch(gone)
             if self.uses_layer and self.healthy:
@@ -134,6 +139,7 @@ class Hub:
             for socket in list(members):
                 await socket.access_changed()
             return
+        metrics.delivered(key, len(members), len(text))  # once per message, not per socket
         plain = {"type": "websocket.send", "text": text}
         varied = {
             name: {"type": "websocket.send", "text": t} for name, t in (variants or {}).items()
@@ -179,7 +185,9 @@ class Hub:
         store = get_store()
         while True:
             await asyncio.sleep(HEALTH_INTERVAL)
+            started = time.perf_counter()
             alive = await sync_to_async(store.ping, thread_sensitive=False)()
+            metrics.redis_checked(alive, time.perf_counter() - started)
             if not alive:
                 await self._lost()
                 return
@@ -209,6 +217,7 @@ class Hub:
         sockets = {socket for members in self.sockets.values() for socket in members}
         self.sockets.clear()
         self.joining.clear()
+        metrics.hub_lost()
         for socket in sockets:
             with contextlib.suppress(Exception):
                 await socket.live_down()

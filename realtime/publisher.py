@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from realtime import hub, messages, streams
+from realtime import hub, messages, metrics, streams
 from realtime.events import Event, Note, route
 from realtime.fragments import LiveFragment, parse, personal_kinds, push_order, resolve
 from realtime.render_pass import one_pass
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 200  # submissions merged into one pass when a burst queues up
 
-Batch = tuple[list[Event], list[Note]]
+Batch = tuple[list[Event], list[Note], float]  # and when they were submitted (after COMMIT)
 
 
 def send_on_commit(*events: Event) -> None:
@@ -63,7 +63,7 @@ class Publisher:
         if not events and not notes:
             return
         self._idle.clear()
-        self._queue.put((events, notes or []))
+        self._queue.put((events, notes or [], time.monotonic()))
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="courtside-publisher", daemon=True
@@ -99,6 +99,7 @@ class Publisher:
 
     def _publish(self, batch: list[Batch]) -> None:
         events = [event for item in batch for event in item[0]]
+        committed = min(item[2] for item in batch)  # the burst's oldest change, for metrics
         store = get_store()
         watched = store.watched_shared()
         # Nobody watches anything (no page open anywhere): nothing to route or render.
@@ -128,10 +129,12 @@ class Publisher:
                 message = self._render(store, key, targets[key])
                 if message is not None:
                     self._send(key, message)
+                    metrics.published(key, committed)
         for note in notes:
             key = streams.user_stream(note.user_id)
             if key in listening:
                 self._send(key, messages.note(note.text, note.url))
+                metrics.published(key, committed)
 
     def _render(self, store: Store, key: str, change: Any) -> str | None:
         """One stream's message, or None. A render that fails (the database refusing a

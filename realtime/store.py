@@ -32,6 +32,7 @@ class Store(Protocol):
     def watched_among(self, keys: list[str]) -> set[str]: ...
     def watches_personal(self) -> bool: ...
     def ping(self) -> bool: ...
+    def claim(self, name: str, seconds: float) -> bool: ...
 
 
 class LocalStore:
@@ -80,6 +81,9 @@ class LocalStore:
 
     def ping(self) -> bool:
         return True
+
+    def claim(self, name: str, seconds: float) -> bool:
+        return True  # one process: it is always the one
 
 
 class RedisStore:
@@ -162,6 +166,11 @@ class RedisStore:
             return bool(self.redis.ping())
         except Exception:
             return False
+
+    def claim(self, name: str, seconds: float) -> bool:
+        """True for the one process that asks first within `seconds` (a periodic push's turn)."""
+        name = f"{self.prefix}:claim:{name}"
+        return bool(self.redis.set(name, 1, nx=True, px=int(seconds * 1000)))
 
 
 @cache
