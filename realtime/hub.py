@@ -34,6 +34,7 @@ LAYER_TIMEOUT = 2.0
 
 
 class Socket(Protocol):
+    user: Any  # the socket's user (its access is re-checked by id)
     push_send: Any  # the ASGI server's send for this socket (see routing.KeepServerSend)
     variants: dict[str, str]  # stream key -> which variant of a varied message it gets
 
@@ -162,7 +163,18 @@ class Hub:
             except Exception:
                 await asyncio.sleep(0.5)
                 continue
+            if message.get("recheck"):
+                await self._recheck(message["key"], message["recheck"])
             await self._deliver_safely(message["key"], message["text"], message.get("variants"))
+
+    async def _recheck(self, key: str, user_ids: list[int]) -> None:
+        """A message from a pass that changed these users' access: their sockets on this stream
+        re-check it before it is written. The same pass's `access` messages on the users' own
+        streams do it too, but over a layer sharded across Redis servers only one stream's
+        messages keep their order, and this one may arrive first."""
+        for socket in list(self.sockets.get(key, ())):
+            if getattr(getattr(socket, "user", None), "pk", None) in user_ids:
+                await socket.access_changed()
 
     async def _read_local(self) -> None:
         """In-memory mode: the publisher's messages one at a time, in the order it sent them (as

@@ -117,6 +117,9 @@ class Publisher:
             personal = {}
         notes = [*(routing.notes if routing else []), *(n for item in batch for n in item[1])]
         rechecks = {streams.user_stream(u) for u in (routing.recheck_user_ids if routing else ())}
+        # Also on this pass's fragments: over a sharded layer they may overtake the user streams'
+        # re-checks (realtime.hub._recheck).
+        recheck = sorted(routing.recheck_user_ids) if routing else []
         noted = {streams.user_stream(n.user_id) for n in notes}
         # Of the personal streams these name, the ones a socket watches (none: nothing to send).
         listening = store.watched_among([*personal, *rechecks, *noted])
@@ -128,7 +131,7 @@ class Publisher:
             for key in sorted(targets, key=push_order):
                 message = self._render(store, key, targets[key])
                 if message is not None:
-                    self._send(key, message)
+                    self._send(key, message, recheck)
                     metrics.published(key, committed)
         for note in notes:
             key = streams.user_stream(note.user_id)
@@ -155,15 +158,17 @@ class Publisher:
                     store.next_seq(key)
             return None
 
-    def _send(self, key: str, text: str) -> None:
+    def _send(self, key: str, text: str, recheck: list[int] | None = None) -> None:
         if self._deliver is not None:
-            self._deliver(key, text)
+            self._deliver(key, text)  # one process, one queue: the re-checks went first
             return
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
         assert self._loop is not None
-        message = {"type": "live.message", "key": key, "text": text}
+        message: dict[str, Any] = {"type": "live.message", "key": key, "text": text}
+        if recheck:
+            message["recheck"] = recheck
         for attempt in (1, 2):
             try:
                 self._loop.run_until_complete(

@@ -17,10 +17,13 @@ import shutil
 import pytest
 import redis
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels_redis.utils import _consistent_hash
+from django.db import connection
 
 from bookings import services
 from config.settings import channel_layers
+from realtime import messages
 from realtime.streams import group_name, user_stream
 from tests.browser.stack import RedisServer
 from tests.test_live_streams import (  # noqa: F401  (fixtures, used by name)
@@ -122,3 +125,32 @@ async def pushed(sock: Sock) -> set[str]:
         if message["t"] == "f":
             got.add(message["k"])
     return got
+
+
+async def test_a_fragment_that_overtakes_its_access_recheck_waits_for_it(  # type: ignore[no-untyped-def]
+    two_redis, settings, w, sockets
+):
+    """Across two servers a pass's fragment may arrive before the `access` message on the
+    user's own stream (another server). The publisher puts the pass's re-checked users on the
+    fragment too, and the hub re-checks their sockets on that stream before writing it. Here the
+    `access` message never comes at all (the link is deleted behind change capture's back)."""
+    k = w.k
+    parent = await live(sockets, w.parent_user, [k["res_p"]])
+    staff = await live(sockets, w.staff_user, [k["res_p"]])
+
+    def unlink() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM bookings_guardianlink WHERE guardian_id = %s AND player_id = %s",
+                [w.parent_user.pk, w.child.pk],
+            )
+
+    await sync_to_async(unlink)()
+    text = messages.fragment(k["res_p"], 999, "<p>Leo's new list</p>")
+    message = {"type": "live.message", "key": k["res_p"], "text": text}
+    await get_channel_layer().group_send(
+        group_name(k["res_p"]), {**message, "recheck": [w.parent_user.pk]}
+    )
+    got = _decode(await parent.comm.receive_output(timeout=5))
+    assert got == {"t": "close", "code": 4403}
+    assert _decode(await staff.comm.receive_output(timeout=5))["s"] == 999
