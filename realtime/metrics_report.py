@@ -26,8 +26,7 @@ RATE_WINDOW = 10.0  # seconds of readings behind messages/s
 LATENCY_WINDOW = 60.0  # seconds of readings behind the percentiles
 QUANTILES = (0.5, 0.9, 0.99)
 
-Labels = tuple[tuple[str, str], ...]
-Reading = dict[tuple[str, Labels], float]  # (sample name, labels) -> value
+Reading = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> (labels, value)s
 Buckets = list[tuple[float, float]]  # a histogram's (upper bound, cumulative count), in order
 
 
@@ -52,7 +51,7 @@ def read() -> Reading:
         if not metric.name.startswith("courtside_"):
             continue  # the process and platform collectors of single-process mode
         for sample in metric.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
     return found
 
 
@@ -89,13 +88,13 @@ class Summary:
 def _sum(reading: Reading, name: str, **match: str) -> float:
     return sum(
         value
-        for (sample, labels), value in reading.items()
-        if sample == name and all((k, v) in labels for k, v in match.items())
+        for labels, value in reading.get(name, ())
+        if all(labels.get(k) == v for k, v in match.items())
     )
 
 
 def _values(reading: Reading, name: str) -> list[tuple[dict[str, str], float]]:
-    return [(dict(labels), value) for (sample, labels), value in reading.items() if sample == name]
+    return reading.get(name, [])
 
 
 def _buckets(reading: Reading, kind: str) -> Buckets:

@@ -109,14 +109,14 @@ def test_serve_empties_the_metrics_directory_it_is_given(tmp_path, monkeypatch):
 
 
 def test_rates_compare_with_an_earlier_reading(monkeypatch):
-    readings = iter([{("courtside_live_socket_messages_total", (("kind", "day"),)): 100.0}] * 1)
+    readings = iter([{"courtside_live_socket_messages_total": [({"kind": "day"}, 100.0)]}])
     clock = iter([1000.0, 1004.0])
     monkeypatch.setattr(metrics_report, "_history", metrics_report.deque(maxlen=5))
     monkeypatch.setattr(metrics_report.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(metrics_report, "read", lambda: next(readings))
     first = metrics_report.summary()
     assert first.messages_per_second is None  # nothing to compare with yet: "measuring…"
-    readings = iter([{("courtside_live_socket_messages_total", (("kind", "day"),)): 300.0}])
+    readings = iter([{"courtside_live_socket_messages_total": [({"kind": "day"}, 300.0)]}])
     monkeypatch.setattr(metrics_report, "read", lambda: next(readings))
     second = metrics_report.summary()
     assert second.messages_per_second == pytest.approx(50.0)
