@@ -5,7 +5,6 @@ merged from both workers' files, move without a reload."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,14 +17,8 @@ from tests.browser.helpers import press
 from tests.browser.pagebits import reserve_button, status
 from tests.browser.stack import Stack
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        shutil.which("redis-server") is None,
-        reason="needs the redis-server program to run a Redis of the tests' own",
-    ),
-]
+# Without the redis-server program the real stack's fixture skips with its reason.
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")
