@@ -274,6 +274,13 @@ def reads_front_desk(p: Principal, academy_id: int) -> bool:
     return p.manages(academy_id)
 
 
+def reads_live_metrics(p: Principal) -> bool:
+    """The live path's own figures (the metrics page, its stream, /metrics): staff of any
+    academy, admins. They are the service's, not an academy's: counts, rates and latencies of
+    the whole deployment, no names, no academy, no stream beyond its kind."""
+    return p.is_admin or bool(p.staff_academy_ids)
+
+
 def reads_family_goals(p: Principal, player: Player) -> bool:
     """A player's goals: the player, their guardians, staff (their coaches see the goals they
     set on their own dashboard)."""

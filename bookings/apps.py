@@ -15,6 +15,7 @@ class BookingsConfig(AppConfig):
             grids,
             inbox,
             lists,
+            metrics,
             routing,
             schedule,
         )

@@ -38,6 +38,7 @@ ROLE_LINKS = {
         ("staff_sessions", "Sessions"),
         ("staff_coaches", "Coaches"),
         ("announce", "Message"),
+        ("live_metrics", "Live metrics"),
     ],
 }
 

@@ -8,6 +8,7 @@ from bookings.views import (
     coaching,
     hours,
     links,
+    metrics,
     pages,
     schedule,
 )
@@ -43,6 +44,8 @@ urlpatterns = [
     path("staff/sessions/new/", schedule.session_new, name="session_new"),
     path("staff/series/<int:series_id>/", schedule.series_detail, name="series_detail"),
     path("staff/coaches/", hours.staff_coaches, name="staff_coaches"),
+    path("staff/metrics/", metrics.live_metrics, name="live_metrics"),
+    path("metrics", metrics.prometheus, name="prometheus_metrics"),
     path("sessions/<int:session_id>/edit/", schedule.session_edit, name="session_edit"),
     path(
         "sessions/<int:session_id>/cancel-following/",

@@ -153,12 +153,20 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 LIVE_PREFIX = os.environ.get("LIVE_PREFIX", "courtside")
 
 
-def channel_layers(redis_url: str, prefix: str) -> dict:
+# Past one Redis: the layer's pub/sub (the bulk of Redis's work: every push to every process)
+# can be sharded over several servers, REDIS_LAYER_URLS (comma-separated; default REDIS_URL
+# alone). channels-redis puts each stream's group on one server by a hash of its name, so one
+# stream's messages keep their order. Sequence numbers, watched streams, presence and holds stay
+# on REDIS_URL (docs/benchmarks.md, "Past one machine").
+REDIS_LAYER_URLS = [u for u in os.environ.get("REDIS_LAYER_URLS", "").split(",") if u.strip()]
+
+
+def channel_layers(redis_url: str, prefix: str, shards: list[str] | None = None) -> dict:
     if redis_url:
         return {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [redis_url], "prefix": f"{prefix}:layer"},
+                "CONFIG": {"hosts": shards or [redis_url], "prefix": f"{prefix}:layer"},
             }
         }
     # Our hub drains its channel continuously; the capacity is headroom for bursts.
@@ -170,7 +178,7 @@ def channel_layers(redis_url: str, prefix: str) -> dict:
     }
 
 
-CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX)
+CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX, REDIS_LAYER_URLS)
 # Who a live page's viewer is, as the access rules see them (realtime.viewers).
 LIVE_VIEWER = "bookings.access.live_viewer"
 # A live socket's life (realtime.consumers; close codes in docs/architecture.md). Besides the
@@ -186,6 +194,9 @@ LIVE_MAX_SOCKETS_PER_USER = int(os.environ.get("LIVE_MAX_SOCKETS_PER_USER", "20"
 LIVE_TICKET_MAX_AGE = float(
     os.environ.get("LIVE_TICKET_MAX_AGE", str(2.5 * LIVE_REVALIDATE_SECONDS))
 )
+# What a Prometheus scraper sends as `Authorization: Bearer …` to read /metrics (unset: only
+# signed-in staff and admins may). Metrics themselves: realtime.metrics.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

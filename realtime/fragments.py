@@ -65,6 +65,9 @@ class LiveFragment:
     order: ClassVar[int] = 50
     # May its viewers say "I am booking this item" to the others (realtime.holds)?
     holds: ClassVar[bool] = False
+    # Seconds between pushes on a clock (realtime.periodic), while someone watches; 0: pushed
+    # only when a change affects it.
+    every: ClassVar[float] = 0.0
 
     def __init_subclass__(
         cls,

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from realtime import metrics, periodic
 from realtime.messages import ACCESS_CHECK
 from realtime.presence import PresenceTracker
 from realtime.store import WATCH_TTL, get_store
@@ -32,6 +34,7 @@ LAYER_TIMEOUT = 2.0
 
 
 class Socket(Protocol):
+    user: Any  # the socket's user (its access is re-checked by id)
     push_send: Any  # the ASGI server's send for this socket (see routing.KeepServerSend)
     variants: dict[str, str]  # stream key -> which variant of a varied message it gets
 
@@ -61,6 +64,7 @@ class Hub:
             self._tasks.append(asyncio.create_task(self._read_local()))
         self._tasks.append(asyncio.create_task(self._keep_watching()))
         self._tasks.append(asyncio.create_task(self.presence.keep_alive()))
+        self._tasks.append(asyncio.create_task(periodic.keep_pushing(self)))
 
     # -- sockets joining and leaving --
 
@@ -72,6 +76,7 @@ class Hub:
             if key not in self.joining:
                 self.joining[key] = asyncio.ensure_future(self._join(key))
                 new.append(key)
+        metrics.socket_joined(len(keys), len(self.sockets))
         if new:
             await sync_to_async(get_store().watch, thread_sensitive=False)(new)
         # A socket is live only once the process listens on each of its streams.
@@ -95,6 +100,7 @@ class Hub:
                 del self.sockets[key]
                 self.joining.pop(key, None)
                 gone.append(key)
+        metrics.socket_left(len(keys), len(self.sockets))
         if gone:
             get_store().unwatch(gone)
             if self.uses_layer and self.healthy:
@@ -134,6 +140,7 @@ class Hub:
             for socket in list(members):
                 await socket.access_changed()
             return
+        metrics.delivered(key, len(members), len(text))  # once per message, not per socket
         plain = {"type": "websocket.send", "text": text}
         varied = {
             name: {"type": "websocket.send", "text": t} for name, t in (variants or {}).items()
@@ -156,7 +163,18 @@ class Hub:
             except Exception:
                 await asyncio.sleep(0.5)
                 continue
+            if message.get("recheck"):
+                await self._recheck(message["key"], message["recheck"])
             await self._deliver_safely(message["key"], message["text"], message.get("variants"))
+
+    async def _recheck(self, key: str, user_ids: list[int]) -> None:
+        """A message from a pass that changed these users' access: their sockets on this stream
+        re-check it before it is written. The same pass's `access` messages on the users' own
+        streams do it too, but over a layer sharded across Redis servers only one stream's
+        messages keep their order, and this one may arrive first."""
+        for socket in list(self.sockets.get(key, ())):
+            if getattr(getattr(socket, "user", None), "pk", None) in user_ids:
+                await socket.access_changed()
 
     async def _read_local(self) -> None:
         """In-memory mode: the publisher's messages one at a time, in the order it sent them (as
@@ -179,7 +197,9 @@ class Hub:
         store = get_store()
         while True:
             await asyncio.sleep(HEALTH_INTERVAL)
+            started = time.perf_counter()
             alive = await sync_to_async(store.ping, thread_sensitive=False)()
+            metrics.redis_checked(alive, time.perf_counter() - started)
             if not alive:
                 await self._lost()
                 return
@@ -209,6 +229,7 @@ class Hub:
         sockets = {socket for members in self.sockets.values() for socket in members}
         self.sockets.clear()
         self.joining.clear()
+        metrics.hub_lost()
         for socket in sockets:
             with contextlib.suppress(Exception):
                 await socket.live_down()

@@ -32,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from realtime import hub, messages, outbox, streams
+from realtime import hub, messages, metrics, outbox, streams
 from realtime.events import Event, Note, route
 from realtime.fragments import LiveFragment, parse, personal_kinds, push_order, resolve
 from realtime.render_pass import one_pass
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 200  # submissions merged into one pass when a burst queues up
 EXIT_WAIT = 10.0  # seconds a departing process gives its publisher to send what it committed
 
-Batch = tuple[list[Event], list[Note], list[int]]  # events, toasts, their outbox rows
+# Events, toasts, their outbox rows, and when they were submitted (after COMMIT, for metrics).
+Batch = tuple[list[Event], list[Note], list[int], float]
 
 
 def send_on_commit(*events: Event) -> None:
@@ -82,7 +83,7 @@ class Publisher:
         if not events and not notes:
             return
         self._idle.clear()
-        self._queue.put((events, notes or [], outbox_ids or []))
+        self._queue.put((events, notes or [], outbox_ids or [], time.monotonic()))
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="courtside-publisher", daemon=True
@@ -133,6 +134,7 @@ class Publisher:
 
     def _publish(self, batch: list[Batch]) -> None:
         events = [event for item in batch for event in item[0]]
+        committed = min(item[3] for item in batch)  # the burst's oldest change, for metrics
         store = get_store()
         watched = store.watched_shared()
         # Nobody watches anything (no page open anywhere): nothing to route or render.
@@ -151,9 +153,11 @@ class Publisher:
         else:
             personal = {}
         notes = [*(routing.notes if routing else []), *(n for item in batch for n in item[1])]
-        recheck_ids = sorted(routing.recheck_user_ids) if routing else []
-        store.bump_access(recheck_ids)  # first: a ticket read after this no longer matches
-        rechecks = {streams.user_stream(u) for u in recheck_ids}
+        recheck = sorted(routing.recheck_user_ids) if routing else []
+        store.bump_access(recheck)  # first: a ticket read after this no longer matches
+        rechecks = {streams.user_stream(u) for u in recheck}
+        # `recheck` also rides on this pass's fragments: over a sharded layer they may overtake
+        # the user streams' re-checks (realtime.hub._recheck).
         noted = {streams.user_stream(n.user_id) for n in notes}
         # Of the personal streams these name, the ones a socket watches (none: nothing to send).
         listening = store.watched_among([*personal, *rechecks, *noted])
@@ -165,11 +169,13 @@ class Publisher:
             for key in sorted(targets, key=push_order):
                 message = self._render(store, key, targets[key])
                 if message is not None:
-                    self._send(key, message)
+                    self._send(key, message, recheck)
+                    metrics.published(key, committed)
         for note in notes:
             key = streams.user_stream(note.user_id)
             if key in listening:
                 self._send(key, messages.note(note.text, note.url))
+                metrics.published(key, committed)
 
     def _render(self, store: Store, key: str, change: Any) -> str | None:
         """One stream's message, or None. A render that fails (the database refusing a
@@ -190,15 +196,17 @@ class Publisher:
                     store.next_seq(key)
             return None
 
-    def _send(self, key: str, text: str) -> None:
+    def _send(self, key: str, text: str, recheck: list[int] | None = None) -> None:
         if self._deliver is not None:
-            self._deliver(key, text)
+            self._deliver(key, text)  # one process, one queue: the re-checks went first
             return
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
         assert self._loop is not None
-        message = {"type": "live.message", "key": key, "text": text}
+        message: dict[str, Any] = {"type": "live.message", "key": key, "text": text}
+        if recheck:
+            message["recheck"] = recheck
         for attempt in (1, 2):
             try:
                 self._loop.run_until_complete(

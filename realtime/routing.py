@@ -12,6 +12,7 @@ from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.urls import path
 
+from realtime import metrics
 from realtime.consumers import LiveConsumer
 
 websocket_urlpatterns = [path("ws/live/", LiveConsumer.as_asgi())]
@@ -27,6 +28,7 @@ class KeepServerSend:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        metrics.connecting(scope.get("query_string", b""))
         return await self.app({**scope, "server_send": send}, receive, send)
 
 

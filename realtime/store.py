@@ -36,6 +36,7 @@ class Store(Protocol):
     def access_version(self, user_id: int) -> str: ...
     def bump_access(self, user_ids: list[int]) -> None: ...
     def bump_access_all(self) -> None: ...
+    def claim(self, name: str, seconds: float) -> bool: ...
 
 
 # Access versions (resumption tickets, realtime.tokens): one counter per user, bumped after
@@ -104,6 +105,9 @@ class LocalStore:
     def bump_access_all(self) -> None:
         with self._lock:
             self._access["*"] += 1
+
+    def claim(self, name: str, seconds: float) -> bool:
+        return True  # one process: it is always the one
 
 
 class RedisStore:
@@ -209,6 +213,11 @@ class RedisStore:
         pipe.incr(f"{self.prefix}:access:*")
         pipe.expire(f"{self.prefix}:access:*", ACCESS_TTL)
         pipe.execute()
+
+    def claim(self, name: str, seconds: float) -> bool:
+        """True for the one process that asks first within `seconds` (a periodic push's turn)."""
+        name = f"{self.prefix}:claim:{name}"
+        return bool(self.redis.set(name, 1, nx=True, px=int(seconds * 1000)))
 
 
 @cache

@@ -11,7 +11,7 @@ from functools import partial
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from realtime import fragments
+from realtime import fragments, metrics
 from realtime.pages import snapshot
 from realtime.shared_renders import shared_render
 from realtime.viewers import viewer_of
@@ -35,6 +35,7 @@ def resync(request: HttpRequest) -> HttpResponse:
     allowed = fragments.resolve_allowed(keys, viewer_of(request))
     if len(allowed) != len(set(keys)):
         raise Http404("No such view.")
+    metrics.resynced(len(allowed))
     # Redis down: the render is still the truth, only its number is unknown (0).
     epoch, seqs = snapshot([resolved.key for resolved in allowed])
     html = "".join(

@@ -292,7 +292,8 @@
     if (document.hidden && attempts > 0) return;      // a hidden tab reconnects when shown
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var url = scheme + location.host + meta.dataset.socketPath + "?t=" + encodeURIComponent(meta.dataset.liveToken);
-    if (resume) url += "&r=" + encodeURIComponent(resume);
+    if (resume) url += "&r=" + encodeURIComponent(resume);   // a cheap reconnect (ticket)
+    if (attempts > 0) url += "&again=1";               // a reconnect, for the server's metrics
     socket = new WebSocket(url);
     socket.onmessage = onMessage;
     socket.onclose = function (event) { drop(event.code); };

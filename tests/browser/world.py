@@ -247,6 +247,7 @@ class _World:
         out["indicator"] = self.session(t.place("group"), [p["oliver"]])
         out["redis_down"] = self.session(t.place("group"), [p["oliver"]])
         out["worker"] = self.session(t.place("group"), [p["oliver"]])
+        out["metrics"] = self.session(t.place("group"), [p["oliver"]])  # test_metrics.py
         out["sync"] = self.sync_day([p["oliver"], p["isla"]])
         # Isla's place, which the front desk cancels: her parent's email and calendar feed.
         out["desk_cancel"] = self.session(

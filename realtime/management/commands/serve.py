@@ -3,19 +3,29 @@
 The kernel spreads new connections over the workers; a worker that dies is started again, and
 its browsers reconnect (to any worker) and resync. With REDIS_URL set the workers share live
 streams through Redis; without it, use one worker (the in-memory layer is per process).
+
+Metrics (realtime.metrics): every worker gets PROMETHEUS_MULTIPROC_DIR, the operator's or a new
+temporary directory, emptied here before the workers start (files of an earlier run would count
+again); a worker that exits has its live gauges dropped (`mark_process_dead`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from realtime.metrics import MULTIPROC_ENV
 
 
 class Command(BaseCommand):
@@ -72,8 +82,11 @@ class Command(BaseCommand):
             command.append("--proxy-headers")
         command.append(app)
 
+        metrics_dir, made = metrics_directory()
+        env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
+
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(command, pass_fds=[listener.fileno()])
+            return subprocess.Popen(command, pass_fds=[listener.fileno()], env=env)
 
         processes = [start() for _ in range(workers)]
         pids = [p.pid for p in processes]
@@ -94,6 +107,7 @@ class Command(BaseCommand):
                         self.stderr.write(
                             f"worker {process.pid} exited ({process.returncode}); starting another"
                         )
+                        worker_gone(metrics_dir, process.pid)
                         processes[index] = start()
                         self.stderr.write(f"started worker {processes[index].pid}")
         finally:
@@ -104,3 +118,23 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+            if made:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def metrics_directory() -> tuple[Path, bool]:
+    """The workers' metrics directory, empty, and whether it is ours to remove at the end."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if not given:
+        return Path(tempfile.mkdtemp(prefix="courtside-metrics-")), True
+    path = Path(given)
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):  # prometheus_client's files only
+        old.unlink()
+    return path, False
+
+
+def worker_gone(metrics_dir: Path, pid: int) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, str(metrics_dir))
