@@ -66,8 +66,28 @@ def assert_accessible(page: Page, label: str = "") -> None:
     assert not found, "axe-core found:\n" + "\n".join(found)
 
 
-def horizontal_overflow(page: Page) -> int:
-    """How many CSS pixels the document is wider than the viewport (0: no sideways scroll)."""
-    return page.evaluate(
-        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
+# The document's overflow, and the innermost elements that stick out past the viewport's edge.
+OVERFLOW = """
+() => {
+  const root = document.documentElement, edge = root.clientWidth;
+  const out = [];
+  document.querySelectorAll("body *").forEach((el) => {
+    const box = el.getBoundingClientRect();
+    if (box.width && box.right > edge + 0.5 && !Array.from(el.children).some(
+          (c) => c.getBoundingClientRect().right > edge + 0.5)) {
+      const classes = typeof el.className === "string" ? el.className.trim() : "";
+      out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+               (classes ? "." + classes.split(/\\s+/).join(".") : "") +
+               " (right " + Math.round(box.right) + ")");
+    }
+  });
+  return [root.scrollWidth - edge, out.slice(0, 5)];
+}
+"""
+
+
+def horizontal_overflow(page: Page) -> tuple[int, list[str]]:
+    """How many CSS pixels the document is wider than the viewport (0: no sideways scroll),
+    and the elements that stick out."""
+    wider, where = page.evaluate(OVERFLOW)
+    return wider, where
