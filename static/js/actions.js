@@ -35,9 +35,12 @@
     var button = trigger && trigger.submitter;
     if (!button || !verb(button)) return;
     var spots = verb(button) === "reserve" ? spotsNode(button.closest("li, article")) : null;
+    // Only a button that has focus (a click, a key) has a place to keep: a script's click
+    // moves nobody's focus.
+    var focusedHere = document.activeElement === button;
     var place = window.courtsideFocus ? window.courtsideFocus.place(button) : null;
     inFlight = { button: button, label: button.innerHTML, spots: spots, spotsText: spots && spots.textContent, place: place };
-    focusAfter = place;
+    focusAfter = focusedHere ? place : null;
     clearNearMessage(place);
     button.disabled = true;
     button.setAttribute("aria-busy", "true");

@@ -61,9 +61,12 @@
   }
 
   // Focus an element that is not focusable by itself (a message, a heading) without adding
-  // it to the tab order.
+  // it to the tab order; the tabindex goes when focus leaves (a row is one render for everyone).
   function focusOn(el) {
-    if (!el.matches("a[href], button, input, select, textarea, [tabindex]")) el.setAttribute("tabindex", "-1");
+    if (!el.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      el.setAttribute("tabindex", "-1");
+      el.addEventListener("blur", function () { el.removeAttribute("tabindex"); }, { once: true });
+    }
     el.focus({ preventScroll: false });
     return document.activeElement === el;
   }
