@@ -332,3 +332,16 @@ def _covers_nothing(page: Page) -> None:
            }"""
     )
     assert not hidden, f"toasts cover {hidden}"
+
+
+def test_the_connection_is_announced_only_when_it_degrades_or_recovers(windows, world) -> None:  # type: ignore[no-untyped-def]
+    """Loading says nothing; losing the network says live updates paused; getting it back says
+    they are back (the indicator shows every state, but is no live region)."""
+    context = windows.fresh_context("oliver")
+    page = windows.open("oliver", "/player/", context=context, label="oliver")
+    assert announcer(page) == ""
+    context.set_offline(True)
+    expect(page.locator("#live-announcer")).to_have_text("Live updates paused: Offline.")
+    context.set_offline(False)
+    expect(page.locator("#live-announcer")).to_have_text("Live updates are back.", timeout=20_000)
+    assert not violations(page, "back online")
