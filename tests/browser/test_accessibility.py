@@ -345,3 +345,18 @@ def test_the_connection_is_announced_only_when_it_degrades_or_recovers(windows, 
     context.set_offline(False)
     expect(page.locator("#live-announcer")).to_have_text("Live updates are back.", timeout=20_000)
     assert not violations(page, "back online")
+
+
+def test_focus_after_the_desk_cancels_from_a_list_without_a_heading(windows, world) -> None:  # type: ignore[no-untyped-def]
+    """The front desk cancels Isla's reservation on her page: the row goes, the message is said
+    in the list's section, and focus rests on that section (it has a name, not a heading)."""
+    s, isla = world["a11y_desk"], world["players"]["isla"]
+    page = windows.open("staff", f"/staff/players/{isla}/?tab=reservations", label="desk")
+    row = entry(page, s)
+    row.locator("button[formaction='/cancel/']").focus()
+    page.keyboard.press("Enter")
+    expect(row).to_have_count(0)
+    section = page.locator("main section[aria-label=Reservations]")
+    expect(section.locator(".near-msg")).to_contain_text(f"Cancelled {s['title']}")
+    assert section.evaluate("(el) => document.activeElement === el")
+    assert not violations(page, "desk after cancel")
