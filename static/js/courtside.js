@@ -43,26 +43,65 @@
     status.replaceChildren(p);
   }
 
+  // Toasts stay long enough to read (TOAST_MS, data-toast-ms on #toasts), wait while the
+  // pointer or focus is on them, can be dismissed, and those that lead somewhere (an
+  // announcement) stay until dismissed. They sit in the page's flow under the status line, so
+  // they never cover a row's buttons.
+  var TOAST_MS = 20000;
+
   function toast(text, url) {
     var box = document.getElementById("toasts");
     if (!box) return;
-    var item = document.createElement("p");
+    var item = document.createElement("div");
     item.className = "toast";
-    item.textContent = text;
+    var words = document.createElement("p");
+    words.className = "toast-text";
+    words.textContent = text;
+    item.appendChild(words);
     if (url) {  // where it leads (an announcement in the inbox); only our own paths
       var link = document.createElement("a");
       link.href = url.charAt(0) === "/" && url.charAt(1) !== "/" ? url : "/";
       link.textContent = "Open";
-      item.append(" ", link);
+      words.append(" ", link);
     }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss: " + text);
+    close.textContent = "×";
+    item.appendChild(close);
     box.appendChild(item);
-    setTimeout(function () { item.remove(); }, 8000);
+    var lasts = Number(box.dataset.toastMs) || TOAST_MS;
+    var timer = null;
+    var held = { pointer: false, focus: false };
+    function dismiss() {
+      var hadFocus = item.contains(document.activeElement);
+      clearTimeout(timer);
+      item.remove();
+      if (hadFocus) {  // back to where reading goes on: the next toast, or the page
+        var next = box.querySelector(".toast-close");
+        if (next) next.focus(); else document.getElementById("main").focus();
+      }
+    }
+    function wait() {
+      clearTimeout(timer);
+      if (!url && !held.pointer && !held.focus) timer = setTimeout(dismiss, lasts);
+    }
+    close.addEventListener("click", dismiss);
+    item.addEventListener("mouseenter", function () { held.pointer = true; wait(); });
+    item.addEventListener("mouseleave", function () { held.pointer = false; wait(); });
+    item.addEventListener("focusin", function () { held.focus = true; wait(); });
+    item.addEventListener("focusout", function () { held.focus = item.contains(document.activeElement); wait(); });
+    item.addEventListener("keydown", function (event) { if (event.key === "Escape") dismiss(); });
+    wait();
   }
   window.courtsideToast = toast;  // for page scripts that toast what a live push brought (desk.js)
 
+  // The announcer says what changed (changes.js), and the connection only when it degrades
+  // or recovers: never "Connecting…" and "Live" on every page load.
   function announce(text) {
     var region = document.getElementById("live-announcer");
-    if (region) region.textContent = text;
+    if (region && text) region.textContent = text;
   }
 
   // -- What this viewer holds, marked on shared grids -------------------------------------------
@@ -178,9 +217,17 @@
   };
   var POLLING_NOTICE = "Realtime connection lost. Using polling.";
 
+  var DEGRADED = { reconnecting: 1, offline: 1, error: 1 };  // polling: the status line says it
+  var beenLive = false;
+
   function setState(state, detail) {
     if (!indicator) return;
     var was = indicator.dataset.state;
+    if (state !== was) {
+      if (state === "live" && beenLive) announce("Live updates are back.");
+      else if (DEGRADED[state] && beenLive && !DEGRADED[was]) announce("Live updates paused: " + LABELS[state] + ".");
+      if (state === "live") beenLive = true;
+    }
     indicator.hidden = false;
     indicator.dataset.state = state;
     indicator.textContent = LABELS[state] + (detail ? ": " + detail : "");
@@ -188,9 +235,34 @@
     if (state === "polling" && was !== "polling") say(POLLING_NOTICE, "info");
   }
 
+  // A push or a fresh render: said in words if it changes what the page shows, and the
+  // keyboard keeps its place if the focused row was replaced (focus.js).
   function apply(html) {
+    var said = window.courtsideChanges ? window.courtsideChanges(html) : "";
+    var where = window.courtsideFocus ? window.courtsideFocus.place(document.activeElement) : null;
+    var messages = rowMessages();
     htmx.swap(document.body, html, { swapStyle: "none" });
     marks();
+    keepRowMessages(messages);
+    if (where) window.courtsideFocus.restore(where);
+    announce(said);
+  }
+
+  // The answer an action left next to its button (.row-msg) is this window's own; a push
+  // re-renders the row for everyone, with the message empty: keep the words where they were.
+  function rowMessages() {
+    var kept = [];
+    document.querySelectorAll(".row-msg[id]").forEach(function (m) {
+      if (m.textContent) kept.push({ id: m.id, text: m.textContent, className: m.className });
+    });
+    return kept;
+  }
+
+  function keepRowMessages(kept) {
+    kept.forEach(function (m) {
+      var now = document.getElementById(m.id);
+      if (now && !now.textContent) { now.textContent = m.text; now.className = m.className; }
+    });
   }
 
   function resync(which) {
@@ -235,7 +307,6 @@
       var gap = seen && msg.s > seen + 1;
       apply(msg.h);
       last[msg.k] = msg.s;
-      announce("Updated just now");
       if (gap) resync([msg.k]);                        // a message was lost on the way
     } else if (msg.t === "n") {
       toast(msg.text, msg.url);

@@ -29,7 +29,9 @@ new MutationObserver(function () {
 
 # Normalised inner HTML of a live fragment: whitespace collapsed, and the answer an action
 # leaves next to the button that was clicked (.row-msg) emptied: that one is the clicking
-# window's own, not part of the fragment every viewer shares. So are the marks a page puts on
+# window's own, not part of the fragment every viewer shares (so is the message an action leaves
+# where a row it removed was, .near-msg, and the tabindex that lets focus rest on a message or a
+# row, static/js/focus.js). So are the marks a page puts on
 # shared fragments from its own list (courtside.js: data-mine, .mine-note) and an edit form's
 # stale banner.
 NORMALISE = """
@@ -40,6 +42,8 @@ function (el) {
     m.textContent = "";
   });
   copy.querySelectorAll("[data-mine]").forEach(function (m) { m.removeAttribute("data-mine"); });
+  copy.querySelectorAll(".near-msg").forEach(function (m) { m.remove(); });
+  copy.querySelectorAll("[tabindex='-1']").forEach(function (m) { m.removeAttribute("tabindex"); });
   copy.querySelectorAll(".mine-note, .stale-fields").forEach(function (m) { m.textContent = ""; });
   copy.querySelectorAll(".stale-banner").forEach(function (m) {
     m.hidden = true;

@@ -266,6 +266,9 @@ class _World:
         last = self.group(t.place("group"), self._type_for([p["mia"]]), capacity=3, filled=2)
         out["last_spot"] = self.describe_session(last, [p["mia"], p["noah"]])  # one spot left
         out["double_click"] = self.session(t.place("group"), [p["sofia"]], spots=4)
+        # Accessibility after each action (tests/browser/test_accessibility.py): a day of its own.
+        out["a11y"] = self.sync_day([p["oliver"], p["isla"]])
+        out["a11y_desk"] = self.session(t.place("group"), [p["isla"]], book_as=self.users["parent"])
         self.second_coach()
         out["days"] = [day.isoformat() for day in t.days]
         # Two sessions of the coach's that have begun (the only ones before now): check-in on
