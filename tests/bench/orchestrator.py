@@ -74,6 +74,9 @@ class Plan:
     workers: int = 4
     client_procs: int = 1
     deadline: float = 660.0  # the whole run, seconds; then everything is killed
+    # The ramp's step at which latency, the plain broadcast and a worker's kill are measured
+    # with every open socket (0: at the last step held); later steps measure memory only.
+    level_at: int = 0
     max_level_changes: int = 10
     phases: list[str] = field(default_factory=list)
 
@@ -81,7 +84,11 @@ class Plan:
 FULL = Plan(
     name="full",
     levels=[100, 1000],
-    ramp=[1000, 3000, 5000],
+    ramp=[1000, 3000, 5000, 10000, 20000],
+    level_at=5000,
+    # 20,000 sockets: two client processes (each under the 20,000 open-file limit).
+    client_procs=2,
+    deadline=780.0,
     changes=12,
     burst_rate=50,
     burst_seconds=2,
@@ -870,6 +877,13 @@ class Bench:
                 break
             held = max_held = target
             prev_rss, prev_n = rss, status["ready"]
+            if target == self.plan.level_at:
+                self.max_level(target, close=False)
+                # What that step left (a kill's reconnections) is not the next step's slope.
+                prev_rss, prev_n = (
+                    procs.rss_bytes(self.workers),
+                    self.clients.total("status")["ready"],
+                )
         return {
             "levels": levels,
             "max_held": max_held,
@@ -1313,10 +1327,16 @@ class Bench:
             ),
         }
 
-    def max_level(self, held: int) -> None:
-        """Latency at the most concurrent viewers held (every open live socket), then the plain
-        server with as many."""
+    def max_level(self, held: int, *, close: bool = True) -> None:
+        """Latency at the most concurrent viewers held (every open live socket), a worker killed
+        under them, then the plain server with as many. `close`: close the idle sockets after
+        (else they stay for the ramp's next steps, and the plain server is measured with them
+        open)."""
         assert self.clients is not None
+        if str(self.plan.level_at) in self.results.get("levels", {}):
+            if close:  # measured at the ramp's level_at step already
+                self.clients.close("idle")
+            return
         if held > max(self.plan.levels) and self.time_for(45):
             level: dict[str, Any] = {"viewers": held}
             self.results.setdefault("levels", {})[str(held)] = level
@@ -1324,13 +1344,15 @@ class Bench:
             if "reconnect" in self.plan.phases and self.time_for(60):
                 # A worker killed under every open socket (the 1,000-viewer case runs last).
                 self.results["reconnect_max"] = self.reconnect("", wait_restart=True)
-            self.clients.close("idle")  # the first level's "live" sockets stay, idle
+            if close:
+                self.clients.close("idle")  # the first level's "live" sockets stay, idle
             level["plain"] = self.plain_level(held)
             base = level["courtside"]["1/s"]["latency_ms"]
             level["ratios_vs_courtside_1_per_s"] = {
                 "plain": ratio(level["plain"]["latency_ms"], base)
             }
-        self.clients.close("idle")
+        if close:
+            self.clients.close("idle")
 
     def time_for(self, seconds: float) -> bool:
         """Is there time left for a step of about this many seconds? If not, it is skipped (and
