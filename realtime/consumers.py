@@ -180,6 +180,11 @@ def authorize(user: Any, keys: list[str]) -> bool:
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel of its own: the process hub is the one member of each stream's
+    # group and writes to this socket directly. A layer alias that names no layer makes
+    # channels skip the per-socket channel, its receive task and buffer (memory per idle
+    # socket: docs/benchmarks.md).
+    channel_layer_alias = "courtside-no-layer-per-socket"
     hub: Hub | None = None
     keys: list[str]
     fragment_keys: list[str]

@@ -60,8 +60,9 @@ class LiveFragment:
     # Personal: one user's or family's (looked up by name per change, see personal_for).
     # Shared: the same for everyone allowed to read it (scanned per change).
     personal: ClassVar[bool] = False
-    # Which of a change's streams is rendered first (lower first): rendering is the slow part
-    # of a push, one stream after another, so this decides who waits.
+    # Which of a change's streams is rendered first (lower first; personal kinds all go before
+    # shared ones): rendering is the slow part of a push, one stream after another, so this
+    # decides who waits.
     order: ClassVar[int] = 50
     # May its viewers say "I am booking this item" to the others (realtime.holds)?
     holds: ClassVar[bool] = False
@@ -205,9 +206,13 @@ def resolve_allowed(keys: Iterable[str], viewer: Any) -> list[Resolved]:
     return found
 
 
-def push_order(key: str) -> tuple[int, str]:
+def push_order(key: str) -> tuple[bool, int, str]:
+    """Personal streams first (one user's or family's, small and cheap to render), then the
+    shared ones by their kind's order."""
     fragment = parse(key)
-    return (fragment.order if fragment is not None else 99), key
+    if fragment is None:
+        return True, 99, key
+    return not fragment.personal, fragment.order, key
 
 
 def personal_kinds() -> list[type[LiveFragment]]:

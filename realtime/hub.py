@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from realtime import metrics, periodic
+from realtime import framing, metrics, periodic
 from realtime.messages import ACCESS_CHECK
 from realtime.presence import PresenceTracker
 from realtime.store import WATCH_TTL, get_store
@@ -141,16 +141,23 @@ class Hub:
                 await socket.access_changed()
             return
         metrics.delivered(key, len(members), len(text))  # once per message, not per socket
-        plain = {"type": "websocket.send", "text": text}
-        varied = {
-            name: {"type": "websocket.send", "text": t} for name, t in (variants or {}).items()
-        }
+        texts = {"": text, **(variants or {})}
+        frames: dict[str, bytes] = {}  # built on first use: one encode per text, not per socket
         for socket in list(members):
             if socket not in members:
                 continue  # it left (closed) while an earlier socket was being written to
-            message = varied.get(socket.variants.get(key, ""), plain) if varied else plain
+            name = socket.variants.get(key, "") if variants else ""
+            which = texts.get(name, text)
+            if which is text:
+                name = ""
+            data = frames.get(name)
+            if data is None:
+                data = frames[name] = framing.frame(which)
+            send = socket.push_send
+            if framing.write(send, data):
+                continue
             try:
-                await socket.push_send(message)
+                await send({"type": "websocket.send", "text": which})
             except Exception:  # a socket closing under us; its disconnect cleans up
                 members.discard(socket)
 

@@ -164,13 +164,23 @@ class Publisher:
         targets.update({key: change for key, change in personal.items() if key in listening})
         for key in sorted(rechecks & listening):
             self._send(key, messages.ACCESS_CHECK)
+        # People first: personal streams (a family's list) and the changes' own toasts are small
+        # and reach one user each, so they go before the wide shared calendars. Toasts submitted
+        # on their own still follow everything submitted before them.
+        early = routing.notes if routing else []
         with one_pass():
             _prepare(targets)
             for key in sorted(targets, key=push_order):
+                if early and not streams.is_personal(key):
+                    self._send_notes(early, listening, committed)
+                    early = []
                 message = self._render(store, key, targets[key])
                 if message is not None:
                     self._send(key, message, recheck)
                     metrics.published(key, committed)
+        self._send_notes([*early, *(n for item in batch for n in item[1])], listening, committed)
+
+    def _send_notes(self, notes: list[Note], listening: set[str], committed: float) -> None:
         for note in notes:
             key = streams.user_stream(note.user_id)
             if key in listening:

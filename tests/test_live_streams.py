@@ -392,6 +392,20 @@ async def test_reservation_reaches_exactly_its_audiences(backend, w, sockets):  
         assert len({json.dumps(frags(got[n])[key], sort_keys=True) for n in names}) == 1, key
 
 
+async def test_personal_streams_and_toasts_are_pushed_before_shared_calendars(w, sockets):  # type: ignore[no-untyped-def]
+    """A family's list and a coach's toast do not wait for the pass over shared calendars."""
+    k = w.k
+    parent = await live(sockets, w.parent_user, [k["day"], k["res_f"]])
+    coach = await live(sockets, w.coach_user, [k["cal7_coach"], k["coachday"], k["cal1_coach"]])
+    await sync_to_async(services.reservation_create)(
+        player=w.child, session=w.session, actor=w.parent_user
+    )
+    got_parent, got_coach = await collect(parent, coach)
+    assert [m.get("k") for m in got_parent if m["t"] == "f"] == [k["res_f"], k["day"]]
+    kinds = [m["t"] for m in got_coach if m["t"] in ("f", "n")]
+    assert kinds == ["n", "f", "f", "f"]
+
+
 async def test_lesson_booking_and_cancel_reach_slots_calendars_and_coach(w, sockets):  # type: ignore[no-untyped-def]
     k = w.k
     starts = local(w.academy, w.d3, 14)

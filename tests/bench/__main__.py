@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-procs", type=int)
     parser.add_argument("--levels", help="viewers per latency level, e.g. 100,1000")
     parser.add_argument("--ramp", help="idle connection targets, e.g. 1000,3000,5000")
+    parser.add_argument(
+        "--level-at", type=int, help="ramp step measured for latency and a kill (0: the last)"
+    )
     parser.add_argument("--phases", help=f"subset of {','.join(ALL_PHASES)}")
     parser.add_argument("--deadline", type=float, help="seconds before everything is killed")
     parser.add_argument(
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.ramp:
         plan.ramp = [int(x) for x in args.ramp.split(",")]
+    if args.level_at is not None:
+        plan.level_at = args.level_at
     if args.phases:
         plan.phases = args.phases.split(",")
     if args.deadline:

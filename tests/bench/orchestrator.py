@@ -74,6 +74,9 @@ class Plan:
     workers: int = 4
     client_procs: int = 1
     deadline: float = 660.0  # the whole run, seconds; then everything is killed
+    # The ramp's step at which latency, the plain broadcast and a worker's kill are measured
+    # with every open socket (0: at the last step held); later steps measure memory only.
+    level_at: int = 0
     max_level_changes: int = 10
     phases: list[str] = field(default_factory=list)
 
@@ -81,7 +84,11 @@ class Plan:
 FULL = Plan(
     name="full",
     levels=[100, 1000],
-    ramp=[1000, 3000, 5000],
+    ramp=[1000, 3000, 5000, 10000, 20000],
+    level_at=5000,
+    # 20,000 sockets: two client processes (each under the 20,000 open-file limit).
+    client_procs=2,
+    deadline=780.0,
     changes=12,
     burst_rate=50,
     burst_seconds=2,
@@ -648,51 +655,95 @@ class Bench:
         use_publisher("live")
         return out
 
-    def plain_level(self, n: int) -> dict[str, Any]:
+    def plain_level(self, n: int, *, sustained: bool = False) -> dict[str, Any]:
+        """The plain `websockets` broadcast to n viewers: spaced as the reference spaces them,
+        then a burst at the plan's burst rate (the burst rows' comparison), and with
+        `sustained`, rising rates as in the saturation steps (the delivered messages/s row's)."""
         from websockets.sync.client import connect
 
         assert self.clients is not None
         out: dict[str, Any] = {"connect": self.open_group("plain", "plain", self.specs[:n])}
-        s0 = self.snap()
-        self.clients.call({"cmd": "mark", "group": "plain"})
-        events = []
-        filler = "x" * 1000
-        plain_pid = self.plain.pid
-        cpu0 = procs.cpu_seconds([plain_pid])
         with connect(
             f"ws://{HOST}:{self.plain_port}/control", compression=None, proxy=None
         ) as control:
-            start = time.time()
-            for i in range(1, self.plan.plain_broadcasts + 1):
-                delay = start + (i - 1) * 0.5 - time.time()  # the reference's spacing
-                if delay > 0:
-                    time.sleep(delay)
-                payload = json.dumps(
-                    {"t": "f", "k": "plain", "s": i, "h": filler}, separators=(",", ":")
-                )
-                events.append(("plain", i - 1, time.time()))
-                control.send(payload)
-            expected = n * self.plan.plain_broadcasts
-            settled = self.wait_delivered("plain", expected, timeout=30)
-        cpu = procs.cpu_seconds([plain_pid]) - cpu0
+            out.update(self._plain_run(control, n, self.plan.plain_broadcasts, rate=2.0))
+            log(f"plain N={n}: {self._brief(out)}")
+            count = int(self.plan.burst_rate * self.plan.burst_seconds)
+            out["burst"] = self._plain_run(control, n, count, rate=self.plan.burst_rate)
+            log(f"plain N={n}: burst {self._brief(out['burst'])}")
+            if sustained:
+                out["saturation"] = self._plain_saturation(control, n)
+        self.clients.close("plain")
+        return out
+
+    _plain_seq = 0
+
+    def _plain_run(self, control: Any, n: int, count: int, *, rate: float) -> dict[str, Any]:
+        """`count` broadcasts of a 1 kB fragment-shaped message at `rate` per second."""
+        assert self.clients is not None
+        self.clients.call({"cmd": "mark", "group": "plain"})
+        s0 = self.snap()
+        cpu0 = procs.cpu_seconds([self.plain.pid])
+        events = []
+        filler = "x" * 1000
+        first = self._plain_seq
+        payload = ""
+        start = time.time()
+        for i in range(count):
+            delay = start + i / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            self._plain_seq += 1
+            payload = json.dumps(
+                {"t": "f", "k": "plain", "s": self._plain_seq, "h": filler}, separators=(",", ":")
+            )
+            events.append(("plain", self._plain_seq - 1, time.time()))
+            control.send(payload)
+        sent_s = time.time() - start
+        settled = self.wait_delivered("plain", n * count, timeout=30)
+        cpu = procs.cpu_seconds([self.plain.pid]) - cpu0
         s1 = self.snap()
         viewers = self.clients.collect("plain")
         lat = push_latency(events, viewers)
-        deliv = delivery(viewers, {"plain": 0}, {"plain": self.plan.plain_broadcasts})
-        out.update(
-            {
-                "broadcasts": self.plan.plain_broadcasts,
-                "payload_bytes": len(payload),
-                "latency_ms": lat["all"],
-                "last_client": lat["last_client_day_grid"],
-                "delivery": {**deliv, "settled": settled},
-                "server_cpu_us_per_message": round(cpu * 1e6 / max(1, deliv["received"]), 1),
-                "cpu_s": self.cpu_delta(s0, s1),
-            }
-        )
-        log(f"plain N={n}: {self._brief(out)}")
-        self.clients.close("plain")
-        return out
+        deliv = delivery(viewers, {"plain": first}, {"plain": self._plain_seq})
+        times = [m[0] for v in viewers for m in v["msgs"]]
+        span = (max(times) - events[0][2]) if times and events else 0
+        return {
+            "broadcasts": count,
+            "rate": rate,
+            "achieved_rate": round(count / sent_s, 1) if sent_s else None,
+            "payload_bytes": len(payload),
+            "latency_ms": lat["all"],
+            "last_client": lat["last_client_day_grid"],
+            "delivery": {**deliv, "settled": settled},
+            "delivered_per_s": round(deliv["received"] / span, 0) if span else None,
+            "server_cpu_us_per_message": round(cpu * 1e6 / max(1, deliv["received"]), 1),
+            "cpu_s": self.cpu_delta(s0, s1),
+        }
+
+    def _plain_saturation(self, control: Any, n: int) -> dict[str, Any]:
+        """The saturation steps' rates, broadcast by the plain server to every viewer."""
+        steps = []
+        for rate in self.plan.inject_rates:
+            count = max(1, int(rate * self.plan.inject_seconds))
+            run = self._plain_run(control, n, count, rate=rate)
+            steps.append(run)
+            log(
+                f"plain saturation {rate}/s x {n}: {run['delivery']['received']}/{n * count} "
+                f"delivered, {run['delivered_per_s']} msg/s, p99 {run['latency_ms'].get('p99')} ms"
+            )
+            if not run["delivery"]["settled"] or (run["latency_ms"].get("p99") or 0) > 1000:
+                break
+        sustained = [
+            s
+            for s in steps
+            if s["delivery"]["settled"] and (s["latency_ms"].get("p99") or 1e9) <= 1000
+        ]
+        best = max(sustained, key=lambda s: s["delivered_per_s"] or 0) if sustained else None
+        return {
+            "steps": steps,
+            "sustained_messages_per_s": best["delivered_per_s"] if best else None,
+        }
 
     def payload_sizes(self, keys: list[str]) -> dict[str, int]:
         from realtime import fragments, messages
@@ -826,6 +877,13 @@ class Bench:
                 break
             held = max_held = target
             prev_rss, prev_n = rss, status["ready"]
+            if target == self.plan.level_at:
+                self.max_level(target, close=False)
+                # What that step left (a kill's reconnections) is not the next step's slope.
+                prev_rss, prev_n = (
+                    procs.rss_bytes(self.workers),
+                    self.clients.total("status")["ready"],
+                )
         return {
             "levels": levels,
             "max_held": max_held,
@@ -842,7 +900,7 @@ class Bench:
         else `viewers` (default: the plan's) are connected for it."""
         assert self.clients is not None and self.serve is not None
         n = viewers or self.plan.reconnect_viewers
-        group = open_group or "reconnect"
+        group = "reconnect" if open_group is None else open_group  # "": every open socket
         if open_group is None:
             self.clear_watched()
             self.open_group(group, "live", self.specs[:n], resync="reconnect")
@@ -1253,7 +1311,7 @@ class Bench:
         level = self.results.setdefault("levels", {}).setdefault(str(n), {"viewers": n})
         level["notify_refetch"] = self.notify_level(n)
         level["textbook"] = self.textbook_level(n)
-        level["plain"] = self.plain_level(n)
+        level["plain"] = self.plain_level(n, sustained="saturation" in level)
         if "courtside" not in level:
             return
         base = level["courtside"]["1/s"]["latency_ms"]
@@ -1269,21 +1327,32 @@ class Bench:
             ),
         }
 
-    def max_level(self, held: int) -> None:
-        """Latency at the most concurrent viewers held (every open live socket), then the plain
-        server with as many."""
+    def max_level(self, held: int, *, close: bool = True) -> None:
+        """Latency at the most concurrent viewers held (every open live socket), a worker killed
+        under them, then the plain server with as many. `close`: close the idle sockets after
+        (else they stay for the ramp's next steps, and the plain server is measured with them
+        open)."""
         assert self.clients is not None
+        if str(self.plan.level_at) in self.results.get("levels", {}):
+            if close:  # measured at the ramp's level_at step already
+                self.clients.close("idle")
+            return
         if held > max(self.plan.levels) and self.time_for(45):
             level: dict[str, Any] = {"viewers": held}
             self.results.setdefault("levels", {})[str(held)] = level
             level["courtside"] = self.live_level(held, group="", opened=True)
-            self.clients.close("idle")  # the first level's "live" sockets stay, idle
+            if "reconnect" in self.plan.phases and self.time_for(60):
+                # A worker killed under every open socket (the 1,000-viewer case runs last).
+                self.results["reconnect_max"] = self.reconnect("", wait_restart=True)
+            if close:
+                self.clients.close("idle")  # the first level's "live" sockets stay, idle
             level["plain"] = self.plain_level(held)
             base = level["courtside"]["1/s"]["latency_ms"]
             level["ratios_vs_courtside_1_per_s"] = {
                 "plain": ratio(level["plain"]["latency_ms"], base)
             }
-        self.clients.close("idle")
+        if close:
+            self.clients.close("idle")
 
     def time_for(self, seconds: float) -> bool:
         """Is there time left for a step of about this many seconds? If not, it is skipped (and
