@@ -34,7 +34,7 @@ LAYER_TIMEOUT = 2.0
 
 
 class Socket(Protocol):
-    user: Any  # the socket's user (its access is re-checked by id)
+    user_id: int  # whose socket it is (its access is re-checked by user id)
     push_send: Any  # the ASGI server's send for this socket (see routing.KeepServerSend)
     variants: dict[str, str]  # stream key -> which variant of a varied message it gets
 
@@ -180,7 +180,7 @@ class Hub:
         streams do it too, but over a layer sharded across Redis servers only one stream's
         messages keep their order, and this one may arrive first."""
         for socket in list(self.sockets.get(key, ())):
-            if getattr(getattr(socket, "user", None), "pk", None) in user_ids:
+            if getattr(socket, "user_id", None) in user_ids:
                 await socket.access_changed()
 
     async def _read_local(self) -> None:
