@@ -9,8 +9,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from realtime import sweeper  # noqa: E402
+from realtime import metrics, sweeper  # noqa: E402
 from realtime.routing import websocket_application  # noqa: E402
+
+metrics.serving()  # a worker, for the live metrics (not every manage.py command is one)
 
 # The consumer checks the Origin itself, so a foreign page gets a close code rather than a
 # bare handshake refusal.

@@ -112,7 +112,6 @@ STARTED = Gauge(
     "When each live worker process started (Unix time).",
     multiprocess_mode="liveall",
 )
-STARTED.set(time.time())
 
 # A labelled child costs a dictionary lookup and a lock in prometheus_client: keep them.
 _children: dict[tuple[int, str], Any] = {}
@@ -201,6 +200,12 @@ def redis_checked(up: bool, seconds: float) -> None:
     REDIS_UP.set(1 if up else 0)
     REDIS_PING.set(seconds)
     _child(REDIS_CHECKS, "ok" if up else "failed").inc()
+
+
+def serving() -> None:
+    """This process serves (config.asgi): it counts as a worker. Not at import: `manage.py`
+    commands with PROMETHEUS_MULTIPROC_DIR set would count as workers for good."""
+    STARTED.set(time.time())
 
 
 def multiproc_dir() -> str | None:

@@ -60,6 +60,7 @@ metrics.delivered("day:1:2026-12-01", 5, 100)
 metrics.published("day:1:2026-12-01", time.monotonic() - 0.02)
 metrics.connecting(b"t=x&again=1")
 metrics.redis_checked(True, 0.0004)
+metrics.serving()
 print("done")
 """
 

@@ -46,7 +46,7 @@ from tests.bench.data import World, trigger_pairs
 class TextbookPublisher(Publisher):
     """Renders once like Courtside, then group_sends the fragment to the textbook group."""
 
-    def _send(self, key: str, text: str) -> None:
+    def _send(self, key: str, text: str, recheck: list[int] | None = None) -> None:
         if not text.startswith('{"t":"f"'):
             return  # toasts and access notices are not part of this comparison
         assert self._loop is not None
