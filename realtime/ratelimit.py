@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)  # one per live socket: no __dict__ each
 class TokenBucket:
     """`capacity` messages at once, then one more every `per / capacity` seconds (Supabase's
     presence limit is 5 per 30 s, and the same suits holds: people do not book that fast)."""

@@ -166,6 +166,13 @@ def _reconnect_goal(rec: dict[str, Any], limit: float) -> Goal:
     )
 
 
+def _reconnects(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The worker kills of the run (small, at 1,000 viewers, at the ramp's level), fewest
+    viewers first."""
+    found = [r[k] for k in ("reconnect_small", "reconnect", "reconnect_max") if r.get(k)]
+    return sorted(found, key=lambda rec: rec["viewers"])
+
+
 def goals(r: dict[str, Any]) -> list[Goal]:
     rows = _latency_goals(r)
     idle = r.get("idle")
@@ -195,10 +202,8 @@ def goals(r: dict[str, Any]) -> list[Goal]:
                 race["successes_per_s"] >= 500 and check["ok"],
             )
         )
-    for key in ("reconnect_small", "reconnect", "reconnect_max"):
-        rec = r.get(key)
-        if rec:
-            rows.append(_reconnect_goal(rec, 1.0 if rec["viewers"] <= 1000 else 3.0))
+    for rec in _reconnects(r):
+        rows.append(_reconnect_goal(rec, 1.0 if rec["viewers"] <= 1000 else 3.0))
     dash = r.get("render", {}).get("dashboard")
     if dash:
         page = dash["http"]["coach dashboard"]["median_ms"]
@@ -765,7 +770,7 @@ def markdown(r: dict[str, Any]) -> str:
         _idle(r["idle"], add, out)
     if r.get("race"):
         _race(r["race"], add, out)
-    recs = [r[k] for k in ("reconnect_small", "reconnect", "reconnect_max") if r.get(k)]
+    recs = _reconnects(r)
     if recs:
         _reconnect(recs, add, out)
     if r.get("render"):
