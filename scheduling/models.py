@@ -123,6 +123,7 @@ class Coach(models.Model):
 
     class Meta:
         ordering = ["display_name"]
+        verbose_name_plural = "coaches"
         constraints = [
             models.UniqueConstraint(fields=["academy", "user"], name="coach_unique_per_academy")
         ]
