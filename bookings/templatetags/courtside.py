@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from django import template
-from django.utils.dateformat import format as format_date
-from django.utils.timezone import template_localtime
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from scheduling.times import RANGE_DASH, clock
 
 register = template.Library()
 
 
 @register.filter(expects_localtime=True)
-def timerange(starts_at: datetime, ends_at: datetime) -> SafeString:
-    """"07:00–08:00": one way of writing a time range everywhere, with machine-readable times
-    and no space around the dash (whitespace in a template used to read "07:00 –08:00").
+def timerange(starts_at: datetime | time, ends_at: datetime | time) -> SafeString:
+    """A time range, one way everywhere (scheduling.times.time_range), with machine-readable
+    times and no space around the dash (whitespace in a template once put one before it).
     `|striptags` gives the plain text (emails, <option>s)."""
-    ends_at = template_localtime(ends_at)
+    if isinstance(ends_at, datetime) and timezone.is_aware(
+        ends_at
+    ):  # the start is (expects_localtime)
+        ends_at = timezone.localtime(ends_at)
     return format_html(
-        '<time datetime="{}">{}</time>–<time datetime="{}">{}</time>',
+        '<time datetime="{}">{}</time>' + RANGE_DASH + '<time datetime="{}">{}</time>',
         starts_at.isoformat(),
-        format_date(starts_at, "H:i"),
+        clock(starts_at),
         ends_at.isoformat(),
-        format_date(ends_at, "H:i"),
+        clock(ends_at),
     )

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduling', '0002_series_eligibility_waitlist_counts'),
+        ("scheduling", "0002_series_eligibility_waitlist_counts"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='coach',
-            options={'ordering': ['display_name'], 'verbose_name_plural': 'coaches'},
+            name="coach",
+            options={"ordering": ["display_name"], "verbose_name_plural": "coaches"},
         ),
     ]
