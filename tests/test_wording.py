@@ -126,3 +126,21 @@ def test_the_admin_says_coaches(client, world):
     client.force_login(world.admin_user)
     page = client.get(reverse("admin:index")).content.decode()
     assert "Coaches" in page and "Coachs" not in page
+
+
+def test_a_form_date_picker_has_the_day_in_words_beside_it():
+    from bookings.forms.widgets import DayInput
+
+    html = DayInput().render("day", MONDAY, {"id": "f-day"})
+    assert 'type="date"' in html and 'value="2026-11-30"' in html
+    assert 'aria-describedby="f-day-read"' in html
+    assert '<span class="field-hint" id="f-day-read">Mon 30 Nov 2026</span>' in html
+    assert "field-hint" not in DayInput().render("day", "not a day", {"id": "f-day"})
+
+
+@pytest.mark.django_db
+def test_the_new_session_form_names_its_day(client, world):
+    day = days_ahead(6)
+    client.force_login(world.staff_user)
+    page = client.get(reverse("session_new"), {"date": day.isoformat()}).content.decode()
+    assert f">{date_format(day)}</span>" in page
