@@ -25,6 +25,7 @@ from bookings.models import Activity, Attendance, Feedback, Goal, IndividualBook
 from bookings.models import SessionReservation as Reservation
 from scheduling.models import Academy, Coach, GroupSession, StaffAssignment
 from scheduling.slots import day_bounds
+from scheduling.times import day_and_time
 
 CLIENT_WEEKS = 8  # "clients": players taught in the last this many weeks
 NEW_CLIENT_DAYS = 14  # marked new: their first session with the coach is this recent
@@ -206,7 +207,7 @@ class ActivityItem:
         costs a fraction of the template's tags."""
         what = self.title
         if self.starts_at is not None:
-            what += ", " + timezone.localtime(self.starts_at).strftime("%a %-d %b %H:%M")
+            what += ", " + day_and_time(timezone.localtime(self.starts_at))
         mine = self.actor == self.player and self.verb in _OWN_SENTENCES  # for themselves
         pattern = (_OWN_SENTENCES if mine else _SENTENCES).get(
             self.verb, "<strong>{actor}</strong> {what}"
@@ -218,9 +219,7 @@ class ActivityItem:
     @property
     def toast(self) -> str:
         """A new booking's toast at the front desk: the player's name and the time."""
-        when = (
-            timezone.localtime(self.starts_at).strftime("%a %-d %b %H:%M") if self.starts_at else ""
-        )
+        when = day_and_time(timezone.localtime(self.starts_at)) if self.starts_at else ""
         return f"New booking: {self.player}, {when} {self.title}"
 
 

@@ -23,6 +23,7 @@ from bookings.models import (
 from bookings.windows import rating_open
 from scheduling.models import Academy, Coach, CoachTimeOff, Court, GroupSession, SessionType
 from scheduling.slots import Interval, Slot, day_bounds, generate_slots
+from scheduling.times import clock, day_and_time, short_date, time_range
 
 RECENT_DAYS = 14  # "My schedule" shows this much of the past
 UPCOMING_DAYS = 60  # and this much of the future
@@ -64,6 +65,8 @@ class Entry:
     coach_id: int = 0  # lessons: the coach
     position: int = 0  # waiting: 1 for the first in line
     until: datetime | None = None  # offered: held until then
+    # Group kinds: the session type, named beside a titled session (a neutral mark, not a colour).
+    type_name: str = ""
 
     @property
     def mark_label(self) -> str:
@@ -160,6 +163,7 @@ def schedule_entries(
                 cancellable=s.academy.cancellable_online(s.starts_at, now),
                 **_attendance_fields(_attendance_of(r), s.starts_at, s.ends_at, now),
                 session_id=s.pk,
+                type_name=s.session_type.name,
             )
         )
     for w in _waitlist_places(ids, now, until):
@@ -180,6 +184,7 @@ def schedule_entries(
                 session_id=s.pk,
                 position=getattr(w, "ahead", 0) or 0,  # annotated by _waitlist_places
                 until=w.offered_until,
+                type_name=s.session_type.name,
             )
         )
     for b in lessons:
@@ -301,6 +306,7 @@ class SessionView:
     held: int = 0  # spots offered to waiting players
     waiting: int = 0
     type_id: int = 0
+    type_name: str = ""  # groups: named beside a titled session (a neutral mark, not a colour)
     audience: str = ""  # who the type is for ("Ages 8-17"), "" for anyone
     series_id: int | None = None
     notes: str = ""
@@ -383,6 +389,7 @@ def sessions_between(
                 held=s.held_count,
                 waiting=s.waiting_count,
                 type_id=s.session_type_id,
+                type_name=s.session_type.name,
                 audience=s.session_type.audience,
                 series_id=s.series_id,
                 notes=s.notes,
@@ -581,19 +588,20 @@ def coach_away(coach_id: int, spans: list[Span]) -> list[CoachTimeOff | None]:
 
 
 def describe_time_off(away: CoachTimeOff, tz: tzinfo) -> str:
-    """Time off as a clash message says it: "Coaching at a tournament, Tue 24 Nov 00:00 to
-    Wed 25 Nov 00:00"."""
+    """Time off as a clash message says it: "Coaching at a tournament, Tue 24 Nov, 00:00 to
+    Wed 25 Nov, 00:00"."""
     start, end = away.starts_at.astimezone(tz), away.ends_at.astimezone(tz)
-    until = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%a %-d %b %H:%M}"
-    when = f"{start:%a %-d %b %H:%M} to {until}"
+    until = clock(end) if start.date() == end.date() else day_and_time(end)
+    when = f"{day_and_time(start)} to {until}"
     return f"{away.reason}, {when}" if away.reason else when
 
 
 def describe_use(use: GroupSession | IndividualBooking, tz: tzinfo) -> str:
-    """A session or lesson in a clash message: "Junior squad, Tue 24 Nov 17:00-18:00"."""
+    """A session or lesson in a clash message: its title, its day ("Tue 24 Nov") and its time
+    range, written as every page writes them (scheduling.times)."""
     title = use.display_title if isinstance(use, GroupSession) else use.session_type.name
     start, end = use.starts_at.astimezone(tz), use.ends_at.astimezone(tz)
-    return f"{title}, {start:%a %-d %b %H:%M}-{end:%H:%M}"
+    return f"{title}, {short_date(start)}, {time_range(start, end)}"
 
 
 # -- the inbox -------------------------------------------------------------------------------------

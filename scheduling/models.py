@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
+from scheduling.times import time_range
+
 
 def validate_time_zone(value: str) -> None:
     try:
@@ -123,6 +125,7 @@ class Coach(models.Model):
 
     class Meta:
         ordering = ["display_name"]
+        verbose_name_plural = "coaches"
         constraints = [
             models.UniqueConstraint(fields=["academy", "user"], name="coach_unique_per_academy")
         ]
@@ -446,7 +449,7 @@ class CoachAvailability(models.Model):
 
     def __str__(self) -> str:
         day = self.get_weekday_display()
-        return f"{self.coach}: {day} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+        return f"{self.coach}: {day} {time_range(self.start_time, self.end_time)}"
 
 
 class CoachTimeOff(models.Model):

@@ -468,7 +468,7 @@ def test_hours_and_time_off_kept_by_staff_and_the_coach(w):
             },
             follow=True,
         )
-        assert "Added Monday 06:00-07:00" in status_text(response.content.decode())
+        assert "Added Monday 06:00\u201307:00" in status_text(response.content.decode())
         window = CoachAvailability.objects.get(coach=w.coach, start_time="06:00")
         client.post(reverse("window_remove", args=[w.coach.pk, window.pk]))
         assert not CoachAvailability.objects.filter(pk=window.pk).exists()

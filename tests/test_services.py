@@ -988,7 +988,8 @@ class TestGroupSessionCreate:
         local_start = world.session.starts_at.astimezone(world.academy.tz)
         assert error.message == (
             f"{world.court.name} is in use then: {world.group_type.name}, "
-            f"{local_start:%a %-d %b %H:%M}-{local_start + timedelta(hours=1):%H:%M}."
+            f"{local_start:%a %-d %b}, {local_start:%H:%M}\u2013"
+            f"{local_start + timedelta(hours=1):%H:%M}."
         )
 
     def test_a_busy_coach_is_refused_naming_the_clash(self, world):

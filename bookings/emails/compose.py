@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from bookings.access import Principal
 from bookings.emails.queue import TOPIC_OF, cause
@@ -37,6 +37,7 @@ from bookings.models import (
 )
 from config.security import local_path
 from scheduling.models import Academy, GroupSession
+from scheduling.times import day_and_time
 
 Kind = OutgoingEmail.Kind
 
@@ -51,7 +52,7 @@ class Draft:
 
 def when(moment: datetime, academy: Academy) -> str:
     """A start as subjects say it: "Tue 24 Nov, 10:00", in the academy's time zone."""
-    return dateformat.format(moment.astimezone(academy.tz), "D j M, H:i")
+    return day_and_time(moment.astimezone(academy.tz))
 
 
 def _join(words: Sequence[str]) -> str:

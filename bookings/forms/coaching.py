@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from bookings.forms.widgets import DayInput
 from bookings.models import Feedback, Goal
 from bookings.services.goals import TITLE_MAX, GoalPlan
 
@@ -34,9 +35,7 @@ class FeedbackForm(forms.Form):
 
 class GoalForm(forms.Form):
     title = forms.CharField(max_length=TITLE_MAX, label="Goal")
-    target_date = forms.DateField(
-        required=False, label="Target date", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    target_date = forms.DateField(required=False, label="Target date", widget=DayInput())
     progress = forms.IntegerField(min_value=0, max_value=100, initial=0, label="Progress (%)")
     notes = forms.CharField(
         required=False,

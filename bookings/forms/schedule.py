@@ -16,6 +16,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from bookings.dates import within_range
+from bookings.forms.widgets import DayInput
 from bookings.services.sessions import PLAN_FIELDS, SessionPlan
 from scheduling.models import Academy, Coach, Court, SessionType, Weekday
 
@@ -23,7 +24,7 @@ MAX_NOTES = 2000
 
 
 def _date_input() -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    return DayInput()
 
 
 def _time_input() -> forms.TimeInput:

@@ -22,6 +22,7 @@ from bookings.models import WaitlistEntry
 from bookings.services.sessions import PLAN_FIELDS, plan_display, plan_of, plan_values
 from realtime.fragments import LiveFragment, Presence
 from scheduling.models import Academy, GroupSession
+from scheduling.times import day_and_time
 
 
 @dataclass(frozen=True)
@@ -122,5 +123,5 @@ class SessionEditor(
         """Who else has this session's form open: two editors know of each other before
         either saves (the save itself is still judged by the service)."""
         when = timezone.localtime(session.starts_at, session.academy.tz)
-        place = f"the edit form of {session.display_title}, {format_date(when, 'D j M H:i')}"
+        place = f"the edit form of {session.display_title}, {day_and_time(when)}"
         return academy_presence(viewer, session.academy_id, place)

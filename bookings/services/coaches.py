@@ -18,6 +18,7 @@ from bookings.access import Action, Principal, can
 from bookings.errors import BookingError
 from bookings.locks import lock
 from scheduling.models import Coach, CoachAvailability, CoachTimeOff, SessionType, Weekday
+from scheduling.times import time_range
 
 
 def availability_add(
@@ -60,7 +61,7 @@ def availability_add(
             raise BookingError(
                 "availability_overlap",
                 f"That overlaps {coach.display_name}'s {other.get_weekday_display()} "
-                f"{other.start_time:%H:%M}-{other.end_time:%H:%M} window for {session_type.name}.",
+                f"{time_range(other.start_time, other.end_time)} window for {session_type.name}.",
             )
         window.save()
     return window

@@ -42,6 +42,7 @@ from bookings.services.sessions import (
 from bookings.services.waitlist import locked_with_queue, settle
 from realtime.publisher import send_on_commit
 from scheduling.models import Academy, GroupSession, SessionSeries, StaffAssignment
+from scheduling.times import short_date
 
 MAX_SPAN_DAYS = 366
 
@@ -65,7 +66,7 @@ def _at(day: date, wall: time, tz: tzinfo) -> datetime:
 
 def _on(day: date, error: BookingError) -> BookingError:
     """A refusal about one occurrence, saying which."""
-    return BookingError(error.code, f"{day:%a %-d %b}: {error.message}", existing=error.existing)
+    return BookingError(error.code, f"{short_date(day)}: {error.message}", existing=error.existing)
 
 
 def series_create(
@@ -247,7 +248,7 @@ def series_update(
 
 def _moves_message(moved: list[GroupSession], tz: tzinfo) -> str:
     booked = sum(s.reserved_count + s.held_count for s in moved)
-    days = ", ".join(f"{s.starts_at.astimezone(tz):%a %-d %b}" for s in moved[:4])
+    days = ", ".join(short_date(s.starts_at.astimezone(tz)) for s in moved[:4])
     more = f" and {len(moved) - 4} more" if len(moved) > 4 else ""
     sessions = "session" if len(moved) == 1 else "sessions"
     return (

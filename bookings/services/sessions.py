@@ -46,6 +46,7 @@ from scheduling.models import (
     SessionType,
     StaffAssignment,
 )
+from scheduling.times import short_date
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def check_free(items: list[tuple[SessionPlan, int | None]], *, name_day: bool = 
             if not name_day:
                 raise
             day = plan.starts_at.astimezone(plan.session_type.academy.tz)
-            raise BookingError(error.code, f"{day:%a %-d %b}: {error.message}") from error
+            raise BookingError(error.code, f"{short_date(day)}: {error.message}") from error
 
 
 def _refuse_clash(

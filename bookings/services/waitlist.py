@@ -36,7 +36,6 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateformat import format as format_date
 
 from bookings import emails
 from bookings.access import Principal, coaches_session
@@ -57,6 +56,7 @@ from bookings.services.common import (
     replayed,
 )
 from scheduling.models import GroupSession
+from scheduling.times import day_and_time
 
 Status = WaitlistEntry.Status
 
@@ -153,7 +153,7 @@ def _tell(verb: Verb, entry: WaitlistEntry, session: GroupSession, now: datetime
     and in the front desk's recent changes and the coach's activity (nobody's action: the
     list's)."""
     tz = session.academy.tz
-    when = format_date(session.starts_at.astimezone(tz), "D j M H:i")
+    when = day_and_time(session.starts_at.astimezone(tz))
     title, first = session.display_title, entry.player.first_name
     if verb == Verb.PROMOTED:
         text = (
@@ -162,7 +162,7 @@ def _tell(verb: Verb, entry: WaitlistEntry, session: GroupSession, now: datetime
         )
     else:
         assert entry.offered_until is not None  # set by the offer just saved
-        until = format_date(entry.offered_until.astimezone(tz), "D j M H:i")
+        until = day_and_time(entry.offered_until.astimezone(tz))
         text = (
             f"A place in {title}, {when} is held for {first} until {until}: take it (or "
             "decline it) on your bookings page before then."

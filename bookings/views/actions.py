@@ -33,6 +33,7 @@ from bookings.views.requests import SignedInRequest
 from config.security import local_path
 from realtime.pages import refreshed
 from scheduling.models import Academy, Coach, GroupSession, SessionType
+from scheduling.times import day_and_time
 
 STATUS_FOR_CODE = {"not_allowed": 403, "wrong_academy": 403}
 
@@ -95,7 +96,7 @@ def _explain(error: BookingError) -> str:
 
 
 def _when(moment: datetime, academy: Academy) -> str:
-    return moment.astimezone(academy.tz).strftime("%a %d %b, %H:%M")
+    return day_and_time(moment.astimezone(academy.tz))
 
 
 def _refuse(request: SignedInRequest, near: str) -> HttpResponse:

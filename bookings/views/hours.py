@@ -21,6 +21,7 @@ from bookings.services import availability_add, availability_remove, time_off_ad
 from bookings.views.pages import _own_coach
 from bookings.views.requests import SignedInRequest
 from scheduling.models import Coach, CoachAvailability, CoachTimeOff, Weekday
+from scheduling.times import day_and_time, time_range
 
 
 @login_required
@@ -99,7 +100,7 @@ def window_add(request: SignedInRequest, coach_id: int) -> HttpResponse:
         def action() -> str:
             availability_add(coach=coach, actor=request.user, **data)
             day = Weekday(data["weekday"]).label
-            return f"Added {day} {data['start_time']:%H:%M}-{data['end_time']:%H:%M}."
+            return f"Added {day} {time_range(data['start_time'], data['end_time'])}."
 
         answer = _done(request, coach, action)
         if answer is not None:
@@ -136,7 +137,7 @@ def away_add(request: SignedInRequest, coach_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
                 actor=request.user,
             )
-            return f"Added time off from {starts_at:%a %-d %b %H:%M} to {ends_at:%a %-d %b %H:%M}."
+            return f"Added time off from {day_and_time(starts_at)} to {day_and_time(ends_at)}."
 
         answer = _done(request, coach, action)
         if answer is not None:

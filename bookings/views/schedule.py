@@ -41,6 +41,7 @@ from bookings.views.act_form import page_fragments
 from bookings.views.pages import _day_param, _own_coach
 from bookings.views.requests import SignedInRequest
 from scheduling.models import Academy, GroupSession, SessionSeries
+from scheduling.times import day_and_time
 
 # A refusal's code -> the form field it is about (None: the whole form).
 ERROR_FIELDS = {
@@ -125,7 +126,7 @@ def session_new(request: SignedInRequest) -> HttpResponse:
                     plan=plan,
                     actor=request.user,
                 )
-                when = f"{session.starts_at.astimezone(academy.tz):%a %-d %b %H:%M}"
+                when = day_and_time(session.starts_at.astimezone(academy.tz))
                 messages.success(request, f"Created {session.display_title}, {when}.")
         except BookingError as error:
             _refusal(form, error)
@@ -288,7 +289,7 @@ def _save(
         )
         return f"Saved the notes of {session.display_title}."
     plan = form.plan()
-    when = f"{plan.starts_at.astimezone(session.academy.tz):%a %-d %b %H:%M}"
+    when = day_and_time(plan.starts_at.astimezone(session.academy.tz))
     if form.cleaned_data["scope"] == "following" and session.series_id is not None:
         series = series_update(
             session=session,
@@ -331,8 +332,8 @@ def series_cancel_following(request: SignedInRequest, session_id: int) -> HttpRe
             "bookings/confirm_cancel.html",
             {
                 "title": session.display_title,
-                "when": f"{session.starts_at.astimezone(tz):%a %-d %b, %H:%M} and every "
-                "following session of its series",
+                "when": day_and_time(session.starts_at.astimezone(tz))
+                + " and every following session of its series",
                 "action": reverse("series_cancel", args=[session.pk]),
                 "heading": "this and the following sessions",
                 "whole_session": True,
