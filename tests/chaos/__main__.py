@@ -375,15 +375,17 @@ class Chaos:
         out["outbox drained after the writes (s)"] = round(time.monotonic() - t0, 1)
         self.drained_at = time.monotonic()
 
-        async def all_ready() -> None:
-            await asyncio.wait_for(asyncio.gather(*(v.ready.wait() for v in self.viewers)), 60)
+        async def all_ready() -> list[str]:
+            waits = [asyncio.ensure_future(v.ready.wait()) for v in self.viewers]
+            await asyncio.wait(waits, timeout=60)
+            return [f"{v.label}: {dict(v.counts)}" for v in self.viewers if not v.ready.is_set()]
 
-        self.loop.run(all_ready())
+        out["WebSocket viewers not live again after 60 s"] = self.loop.run(all_ready())
         for page in self.pages:
             wait_live(page, timeout=60_000)
         # From the later of the last reconnect and the outbox's last send: by then every change
         # is out, and a page must show it within 2 s.
-        since = max(max(v.ready_at for v in self.viewers), self.drained_at)
+        since = max(max(v.ready_at for v in self.viewers), self.drained_at, time.monotonic() - 2)
 
         async def behind() -> list[str]:
             await asyncio.gather(*(v.heartbeat() for v in self.viewers))  # resync if behind
@@ -527,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         and figures["outbox unsent at the end"] == 0
         and not figures["stale browser pages"]
         and not figures["WebSocket viewers behind"]
+        and not figures["WebSocket viewers not live again after 60 s"]
     )
     return 0 if ok else 1
 
