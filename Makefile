@@ -88,7 +88,7 @@ bench: setup
 	$(BIN)/python -m tests.bench --docs docs/benchmarks.md $(BENCH_ARGS)
 
 # The live path under faults (workers SIGKILLed, Redis restarted, frames lost, writers dying
-# after COMMIT) on a stack of its own; not part of `make test`. About 4-5 minutes; writes
+# after COMMIT) on a stack of its own; not part of `make test`. About 7-8 minutes; writes
 # docs/chaos.md. Needs PostgreSQL, redis-server and Chromium.
 chaos: setup
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
