@@ -304,6 +304,8 @@ class SessionView:
     audience: str = ""  # who the type is for ("Ages 8-17"), "" for anyone
     series_id: int | None = None
     notes: str = ""
+    type_name: str = ""  # the session type, a neutral label on calendar cards
+    court_id: int = 0  # 0: no court
 
     @property
     def checkin_complete(self) -> bool:
@@ -386,6 +388,8 @@ def sessions_between(
                 audience=s.session_type.audience,
                 series_id=s.series_id,
                 notes=s.notes,
+                type_name=s.session_type.name,
+                court_id=s.court_id or 0,
             )
         )
     if include_lessons:
@@ -413,6 +417,9 @@ def sessions_between(
                     capacity=1,
                     booked=1,
                     **_attendees([_attendee(b)]),
+                    type_id=b.session_type_id,
+                    type_name=b.session_type.name,
+                    court_id=b.court_id or 0,
                 )
             )
     views.sort(key=lambda v: (v.starts_at, v.kind, v.pk))

@@ -49,30 +49,42 @@ def test_a_structural_change_pushes_the_touched_days_columns(world):
     day = world.session.starts_at.astimezone(world.academy.tz).date()
     fragment = fragments.resolve(key)
     html = fragment.render_change(Change(world.academy.pk, days={day}, group_sessions=True))
-    assert html.count('class="cal-day"') == 1
-    assert f'id="cal-day-{day:%Y%m%d}" hx-swap-oob="outerHTML"' in html
+    # that day's cell in every row (the rows are the academy's courts, and "No court")
+    assert html.count("<td ") == world.academy.courts.count() + 1
+    assert html.count(f'-{day:%Y%m%d}" hx-swap-oob="outerHTML"') == html.count("<td ")
+    assert f'id="cal-g{world.session.pk}"' in html
     # a change on every day of the week (or on unknown days) re-renders the whole fragment
     whole = fragment.render_change(Change(world.academy.pk, days=None, group_sessions=True))
     assert whole.startswith(f'<div id="{dom_id(key)}"') and "calendar-7d" in whole
 
 
 @pytest.mark.django_db
-def test_a_coachs_card_shows_names_only_on_their_own_sessions(world):
+def test_calendar_cards_carry_no_names_and_the_same_html_for_every_viewer(world):
+    """Names are on the details view only: a week card is one HTML for staff and coaches."""
     from tests.factories import reserve
 
     reserve(world.session, world.player)
-    reserve(world.session2, world.child)
-    key, _ = week_key(world, world.coach)
-    fragment = fragments.resolve(key)
     change = Change(
-        world.academy.pk,
-        session_ids={world.session.pk, world.session2.pk},
-        occupancy_only=True,
-        group_sessions=True,
+        world.academy.pk, session_ids={world.session.pk}, occupancy_only=True, group_sessions=True
     )
-    html = fragment.render_change(change)
-    assert world.player.full_name in html  # coach's own session
-    assert world.child.full_name not in html  # coach2's session: occupancy only
+    staff = fragments.resolve(week_key(world)[0]).render_change(change)
+    coach = fragments.resolve(week_key(world, world.coach)[0]).render_change(change)
+    assert staff == coach and world.player.full_name not in staff
+    assert f'href="/calendar/sessions/{world.session.pk}/"' in staff
+
+
+@pytest.mark.django_db
+def test_the_day_view_pushes_one_card_placed_in_its_court_and_time(world):
+    from tests.factories import reserve
+
+    day = day_of(world)
+    key = StaffCalendar(world.academy.pk, day, 1).key
+    fragment = fragments.resolve(key)
+    whole = fragment.render()
+    assert 'class="cal-daygrid"' in whole and f'id="cal-g{world.session.pk}"' in whole
+    reserve(world.session, world.player)
+    html = fragment.render_change(occupancy_change(world, world.session))
+    assert html.count("<article ") == 1 and "grid-row:" in html and "/4<" in html
 
 
 def day_of(world):
@@ -150,14 +162,13 @@ def test_one_pass_shares_reads_and_renders_but_never_names(world, django_assert_
     with one_pass():
         keys = [staff_key, coach_key, other_key, staff_key, other_key]
         found = [fragments.resolve(key) for key in keys]
-        # after the first resolve: a Coach row per coach calendar, one read of the touched
-        # session (sessions, coaches, reservations); the second round only hits the cache
+        # after the first resolve: one read of the touched session (sessions, coaches,
+        # reservations); the second round only hits the cache
         with django_assert_max_num_queries(4):
             pushed = [f.render_change(change) for f in found]
     staff, coach, other, staff_again, other_again = pushed
-    assert world.player.full_name in staff and world.player.full_name in coach
-    assert world.player.full_name not in other and "1/4 booked" in other
-    assert "Cancel session" in coach and "Cancel session" not in other
+    assert world.player.full_name not in staff + coach + other  # names: on the details view
+    assert "1/4" in other and staff == coach == other  # one card, shared
     assert staff_again == staff and other_again == other
     # the same renders outside a pass (nothing cached) are identical
     assert [fragments.resolve(k).render_change(change) for k in keys] == pushed
