@@ -40,7 +40,9 @@ def _badges(s: SessionView) -> SafeString:
     if s.checkin_complete:
         parts.append(format_html('<span class="badge badge-ok">Checked in {}</span>', s.present))
     elif s.marked:
-        parts.append(format_html('<span class="tag">{} of {} marked</span>', s.marked, s.booked))
+        parts.append(
+            format_html('<span class="tag">Checked in: {} of {} marked</span>', s.marked, s.booked)
+        )
     return mark_safe(" ".join(parts))
 
 
@@ -56,7 +58,7 @@ def card(s: SessionView, tz: tzinfo, *, place: str = "", oob: bool = False) -> s
             s.occupancy_label,
         )
         if s.kind == "group"
-        else format_html('<span class="tag">Lesson</span>')
+        else mark_safe('<span class="tag">Lesson</span>')
     )
     where = " · ".join(x for x in (s.coach_names, s.court) if x)
     url = details_url(s)
@@ -210,7 +212,7 @@ def day_grid(
         '<span class="cal-slot" style="grid-column: 1; grid-row: {}" aria-hidden="true">{}</span>',
         ((m // SLOT_MINUTES + 2, f"{m // 60:02d}:{m % 60:02d}") for m in slots),
     )
-    parts = []
+    parts: list[str] = []
     for i, row in enumerate(rows):
         parts.append(
             format_html(

@@ -4,6 +4,8 @@ without JS; the panel beside the calendar when htmx asks (HX-Request)."""
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -18,7 +20,11 @@ from scheduling.models import GroupSession
 
 
 def _details(
-    request: HttpRequest, view: selectors.SessionView, academy_tz, names: bool, **extra: object
+    request: HttpRequest,
+    view: selectors.SessionView,
+    academy_tz: tzinfo,
+    names: bool,
+    **extra: object,
 ) -> HttpResponse:
     viewer_for(request)  # the menu
     with timezone.override(academy_tz):
@@ -36,6 +42,27 @@ def _details(
         return render(request, template, context)
 
 
+def _cancelled(
+    request: HttpRequest, title: str, starts_at: datetime, ends_at: datetime, academy_tz: tzinfo
+) -> HttpResponse:
+    viewer_for(request)
+    with timezone.override(academy_tz):
+        template = "bookings/calendar_details.html"
+        if request.headers.get("HX-Request") == "true":
+            template += "#gone"
+        return render(
+            request,
+            template,
+            {
+                "cancelled": True,
+                "title": title,
+                "starts_at": starts_at,
+                "when": time_range(starts_at, ends_at, academy_tz),
+                "panel": request.headers.get("HX-Request") == "true",
+            },
+        )
+
+
 @login_required
 def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
     session = get_object_or_404(GroupSession.objects.select_related("academy"), pk=session_id)
@@ -51,8 +78,10 @@ def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
         session_ids=[session.pk],
         all_names=names,
     )
-    if not found:
-        raise Http404("This session is cancelled.")
+    if not found:  # cancelled (where a no-JS cancel returns to): say so
+        return _cancelled(
+            request, session.display_title, session.starts_at, session.ends_at, session.academy.tz
+        )
     return _details(
         request,
         found[0],
@@ -83,5 +112,5 @@ def lesson_details(request: HttpRequest, lesson_id: int) -> HttpResponse:
         if v.kind == "lesson" and v.pk == lesson.pk
     ]
     if not found:
-        raise Http404("This lesson is cancelled.")
+        return _cancelled(request, "Lesson", lesson.starts_at, lesson.ends_at, lesson.academy.tz)
     return _details(request, found[0], lesson.academy.tz, names, may_edit=False, may_cancel=False)
