@@ -59,15 +59,17 @@ def card(s: SessionView, tz: tzinfo, *, place: str = "", oob: bool = False) -> s
         occupancy = '<span class="tag">Lesson</span>'
     where = escape(" · ".join(x for x in (s.coach_names, s.court) if x))
     url = details_url(s)
+    title = escape(s.title)
     return (
         f'<article id="cal-{letter}{s.pk}"{' hx-swap-oob="outerHTML"' if oob else ""}'
+        f' aria-label="{title} {s.starts_at.astimezone(tz):%H:%M}"'
         f' class="cal-item cal-{s.kind} occ-{s.occupancy}'
         f'{" checkin-complete" if s.checkin_complete else ""}" data-session="{s.pk}"'
         f' data-held="{s.held}" data-waiting="{s.waiting}"'
         f"{f' style="{escape(place)}"' if place else ''}>"
         f'<a class="cal-link" href="{url}" hx-get="{url}" hx-target="#cal-details"'
         f' hx-swap="innerHTML"><span class="cal-time">{time_range(s.starts_at, s.ends_at, tz)}'
-        f'</span> <strong class="cal-title">{escape(s.title)}</strong></a>'
+        f'</span> <strong class="cal-title">{title}</strong></a>'
         f'<span class="cal-meta">{where}</span><span class="cal-foot">{occupancy}'
         f' <span class="cal-type">{escape(s.type_name)}</span> {_badges(s)}</span></article>'
     )

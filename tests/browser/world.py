@@ -265,6 +265,7 @@ class _World:
         last = self.group(t.place("group"), self._type_for([p["mia"]]), capacity=3, filled=2)
         out["last_spot"] = self.describe_session(last, [p["mia"], p["noah"]])  # one spot left
         out["double_click"] = self.session(t.place("group"), [p["sofia"]], spots=4)
+        out["calendar_card"] = self.session(t.place("group"), [p["oliver"]], spots=4)
         self.second_coach()
         out["days"] = [day.isoformat() for day in t.days]
         # Two sessions of the coach's that have begun (the only ones before now): check-in on
