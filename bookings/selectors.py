@@ -338,11 +338,13 @@ def sessions_between(
     coach_id: int | None = None,
     include_lessons: bool = True,
     session_ids: Iterable[int] | None = None,
+    attendees: bool = True,
 ) -> list[SessionView]:
     """Group sessions and lessons of an academy in [start, end) (None: unbounded), oldest first.
 
     Attendee names are filled in only where the viewer may read them (see for_viewer). Four
-    queries.
+    queries. `attendees` False: the group sessions' check-in counts only, counted in the
+    database (no reservation rows read: a week of 1,000 sessions has ~8,000 of them).
     """
     sessions = GroupSession.objects.filter(
         academy_id=academy_id, status=GroupSession.Status.SCHEDULED
@@ -355,19 +357,35 @@ def sessions_between(
         sessions = sessions.filter(assignments__coach_id=coach_id)
     if session_ids is not None:
         sessions = sessions.filter(pk__in=list(session_ids))
-    sessions = sessions.prefetch_related(
-        Prefetch("coaches", queryset=Coach.objects.order_by("id")),
-        Prefetch(
-            "reservations",
-            queryset=SessionReservation.objects.filter(
-                status=SessionReservation.Status.RESERVED
-            ).select_related("player", "attendance"),
-            to_attr="active_reservations",
-        ),
-    )
+    sessions = sessions.prefetch_related(Prefetch("coaches", queryset=Coach.objects.order_by("id")))
+    if attendees:
+        sessions = sessions.prefetch_related(
+            Prefetch(
+                "reservations",
+                queryset=SessionReservation.objects.filter(
+                    status=SessionReservation.Status.RESERVED
+                ).select_related("player", "attendance"),
+                to_attr="active_reservations",
+            )
+        )
+    else:
+        marked = Q(
+            reservations__status=SessionReservation.Status.RESERVED,
+            reservations__attendance__isnull=False,
+        )
+        here = marked & Q(reservations__attendance__status__in=["present", "late"])
+        sessions = sessions.annotate(
+            n_marked=Count("reservations", filter=marked),
+            n_present=Count("reservations", filter=here),
+        )
     views = []
     for s in sessions:
         coaches = list(s.coaches.all())
+        marks = (
+            _attendees([_attendee(r) for r in s.active_reservations])
+            if attendees
+            else {"marked": s.n_marked, "present": s.n_present}
+        )
         views.append(
             SessionView(
                 kind="group",
@@ -381,7 +399,7 @@ def sessions_between(
                 colour=s.session_type.colour,
                 capacity=s.capacity,
                 booked=s.reserved_count,
-                **_attendees([_attendee(r) for r in s.active_reservations]),
+                **marks,
                 held=s.held_count,
                 waiting=s.waiting_count,
                 type_id=s.session_type_id,

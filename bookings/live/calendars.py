@@ -154,7 +154,7 @@ class AcademyCalendar(LiveFragment):
     def _sessions(self, rows: CalendarRows) -> list[selectors.SessionView]:
         start, end = selectors.day_range(rows.academy, self.first, self.days)
         # No names: a card carries none (they are on the details view, see calendar_details).
-        sessions = selectors.sessions_between(rows.academy.pk, start, end)
+        sessions = selectors.sessions_between(rows.academy.pk, start, end, attendees=False)
         return [s for s in sessions if self.keep(s)]
 
     def _today(self, rows: CalendarRows) -> date:
