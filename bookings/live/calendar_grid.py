@@ -19,6 +19,11 @@ from django.utils.safestring import SafeString, mark_safe
 from bookings.selectors import SessionView
 
 SLOT_MINUTES = 30
+# Every card's link opens its details in the panel beside the grid: said once on the grid
+# (htmx inherits it) rather than on 1,000 links; without JS each link is a full page.
+BOOST = mark_safe(
+    ' hx-boost="true" hx-target="#cal-details" hx-swap="innerHTML" hx-push-url="false"'
+)
 
 
 def time_range(start: datetime, end: datetime, tz: tzinfo) -> str:
@@ -67,9 +72,9 @@ def card(s: SessionView, tz: tzinfo, *, place: str = "", oob: bool = False) -> s
         f'{" checkin-complete" if s.checkin_complete else ""}" data-session="{s.pk}"'
         f' data-held="{s.held}" data-waiting="{s.waiting}"'
         f"{f' style="{escape(place)}"' if place else ''}>"
-        f'<a class="cal-link" href="{url}" hx-get="{url}" hx-target="#cal-details"'
-        f' hx-swap="innerHTML"><span class="cal-time">{time_range(s.starts_at, s.ends_at, tz)}'
-        f'</span> <strong class="cal-title">{title}</strong></a>'
+        f'<a class="cal-link" href="{url}"><span class="cal-time">'
+        f"{time_range(s.starts_at, s.ends_at, tz)}</span>"
+        f' <strong class="cal-title">{title}</strong></a>'
         f'<span class="cal-meta">{where}</span><span class="cal-foot">{occupancy}'
         f' <span class="cal-type">{escape(s.type_name)}</span> {_badges(s)}</span></article>'
     )
@@ -145,9 +150,10 @@ def week_table(
         for row in rows
     )
     return format_html(
-        '<div class="cal-scroll" role="region" aria-labelledby="cal-caption" tabindex="0">'
+        '<div class="cal-scroll" role="region" aria-labelledby="cal-caption" tabindex="0"{}>'
         '<table class="cal-week"><caption id="cal-caption">{}</caption>'
         '<thead><tr><th scope="col">{}</th>{}</tr></thead><tbody>{}</tbody></table></div>',
+        BOOST,
         caption,
         "Coach" if by == "coach" else "Court",
         head,
@@ -208,9 +214,10 @@ def day_grid(
         )
         parts.extend(card(s, tz, place=place(s)) for s in sessions if s.court_id == row.ident)
     return format_html(
-        '<div class="cal-scroll" role="region" aria-label="{}" tabindex="0">'
+        '<div class="cal-scroll" role="region" aria-label="{}" tabindex="0"{}>'
         '<div class="cal-daygrid" style="--courts: {}; --skip: {}; --slots: {}">{}{}</div></div>',
         caption,
+        BOOST,
         len(rows),
         max(first // SLOT_MINUTES, 1),  # CSS repeat() needs at least one: 00:00-00:30 is 0 high
         len(slots) - (0 if first else 1),

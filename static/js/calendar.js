@@ -6,7 +6,9 @@
   var opener = null;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var link = event.detail.elt;
-    if (link && link.classList && link.classList.contains("cal-link")) opener = link.closest("article");
+    if (link && link.classList && link.classList.contains("cal-link")) {
+      opener = link.closest("article");
+    }
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "cal-details") {
