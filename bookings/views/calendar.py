@@ -113,4 +113,5 @@ def lesson_details(request: HttpRequest, lesson_id: int) -> HttpResponse:
     ]
     if not found:
         return _cancelled(request, "Lesson", lesson.starts_at, lesson.ends_at, lesson.academy.tz)
-    return _details(request, found[0], lesson.academy.tz, names, may_edit=False, may_cancel=False)
+    # whoever reads the name may cancel (the service checks again): staff, the coach, the family
+    return _details(request, found[0], lesson.academy.tz, names, may_edit=False, may_cancel=names)
