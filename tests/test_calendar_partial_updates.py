@@ -172,3 +172,48 @@ def test_one_pass_shares_reads_and_renders_but_never_names(world, django_assert_
     assert staff_again == staff and other_again == other
     # the same renders outside a pass (nothing cached) are identical
     assert [fragments.resolve(k).render_change(change) for k in keys] == pushed
+
+
+@pytest.mark.django_db
+def test_filters_and_rows_by_coach_are_part_of_the_live_key(world):
+    """A filtered week shows, and is pushed, only what matches; rows by coach name them."""
+    _, monday = week_key(world)
+    key = StaffCalendar(world.academy.pk, monday, 7, "coach", world.coach.pk, 0, 0).key
+    fragment = fragments.resolve(key)
+    whole = fragment.render()
+    assert f'id="cal-g{world.session.pk}"' in whole and f"cal-g{world.session2.pk}" not in whole
+    assert f'<th scope="row">{world.coach.display_name}</th>' in whole
+    assert f'<th scope="row">{world.coach2.display_name}</th>' not in whole
+    theirs = Change(
+        world.academy.pk, session_ids={world.session2.pk}, occupancy_only=True, group_sessions=True
+    )
+    assert fragment.render_change(theirs) == ""  # coach2's session: not on this filtered week
+
+
+@pytest.mark.django_db
+def test_the_calendar_page_takes_its_filters_from_the_query_and_ignores_bad_ones(world):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.staff_user)
+    day = day_of(world)
+    url = f"/staff/calendar/?date={day}&by=coach&coach={world.coach2.pk}&court=x1&type=99999999"
+    html = client.get(url).content.decode()
+    monday = day - timedelta(days=day.weekday())
+    key = StaffCalendar(world.academy.pk, monday, 7, "coach", world.coach2.pk, 0, 0).key
+    assert f'data-live="{key}"' in html
+    assert f'<option value="{world.coach2.pk}" selected>' in html
+    # a coach of no academy of this page's (or no number at all) is no filter
+    html = client.get(f"/staff/calendar/?date={day}&coach=99999999&type=-1").content.decode()
+    assert f'data-live="{StaffCalendar(world.academy.pk, monday, 7).key}"' in html
+
+
+@pytest.mark.django_db
+def test_todays_column_is_marked(world):
+    from django.utils import timezone
+
+    today = timezone.localdate(timezone.now(), world.academy.tz)
+    monday = today - timedelta(days=today.weekday())
+    html = fragments.resolve(StaffCalendar(world.academy.pk, monday, 7).key).render()
+    assert html.count('aria-current="date"') == 1 and "Today</span>" in html
+    assert html.count(f'-{today:%Y%m%d}" class="today"') == world.academy.courts.count() + 1
