@@ -310,3 +310,12 @@ def test_a_booking_changes_exactly_one_card_of_the_staff_week(windows, world) ->
     # the details open in place, with the names (staff may read them)
     staff.locator(f"#{target} a.cal-link").click()
     expect(staff.locator("#cal-details")).to_contain_text(oliver)
+    expect(staff.locator("#cal-details .cal-detail-title")).to_be_focused()
+    staff.keyboard.press("Escape")
+    expect(staff.locator(f"#{target} a.cal-link")).to_be_focused()
+
+    # at 320 px the week scrolls inside its own labelled region, not the page
+    staff.set_viewport_size({"width": 320, "height": 640})
+    region = staff.locator(".cal-scroll[role=region]")
+    sizes = region.evaluate("r => [r.clientWidth, r.scrollWidth]")
+    assert sizes[0] <= 320 < sizes[1], sizes
