@@ -219,6 +219,22 @@ def reads_staff_calendar(p: Principal, academy_id: int) -> bool:
     return p.manages(academy_id)
 
 
+def reads_calendar_details(p: Principal, academy_id: int) -> bool:
+    """A session's or lesson's details view (time, place, occupancy, check-in counts): every
+    member of its academy (what the grids already show them); names: see the two rules below."""
+    return p.is_member(academy_id)
+
+
+def sees_session_names(p: Principal, session: GroupSession) -> bool:
+    """Who is booked on a session, by name: staff, admins, the session's own coaches."""
+    return p.manages(session.academy_id) or coaches_session(p, session)
+
+
+def sees_lesson_name(p: Principal, lesson: IndividualBooking) -> bool:
+    """Whose lesson it is: staff, admins, the lesson's coach, the player and their guardians."""
+    return marks_lesson(p, lesson) or p.acts_for(lesson.player_id)
+
+
 def may_subscribe(p: Principal, scope: str, coach_id: int | None) -> bool:
     """A calendar feed (bookings.feeds), when made and on every fetch: of one's own bookings (a
     player), of one's children's (a parent), of one's own coaching (that coach, while active)."""

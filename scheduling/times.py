@@ -15,8 +15,9 @@ RANGE_DASH = "\u2013"
 
 
 def clock(moment: datetime | time) -> str:
-    """ "07:00": 24-hour clock, the moment's own time zone (callers convert first)."""
-    return format_date(moment, "H:i")
+    """ "07:00": 24-hour clock, the moment's own time zone (callers convert first). strftime
+    rather than Django's formatter: the calendar writes two of these per card, 1,000+ a week."""
+    return moment.strftime("%H:%M")
 
 
 def time_range(starts: datetime | time, ends: datetime | time) -> str:

@@ -34,7 +34,7 @@ from bookings.live.grids import DayGrid, LessonSlots
 from bookings.live.inbox import InboxBadge
 from bookings.live.lists import Reservations, Schedule
 from bookings.live.schedule import SessionEditor, StaffPlan
-from bookings.models import Activity, Attendance, Feedback, Goal
+from bookings.models import Activity, Attendance, Feedback, Goal, IndividualBooking
 from bookings.services import series_create
 from bookings.services.sessions import SessionPlan
 from realtime.fragments import LiveFragment
@@ -98,6 +98,8 @@ live_day                     200    200          200   200    200   200   200  3
 live_coachday                404    404          404   200    404   200   200  302     404     404      404      404
 live_calendar_coach          404    404          404   200    404   200   200  302     404     404      404      404
 live_calendar_staff          404    404          404   404    404   200   200  302     404     404      404      404
+calendar_session             200    200          200   200    200   200   200  302     404     404      404      404
+calendar_lesson              200    200          200   200    200   200   200  302     404     404      404      404
 live_foreign_day             404    404          404   404    404   404   200  302     200     200      200      200
 account                      200    200          200   200    200   200   200  302     200     200      200      200
 inbox                        200    200          200   200    200   200   200  302     200     200      200      200
@@ -256,6 +258,10 @@ def _urls(w: SimpleNamespace) -> dict[str, str]:
         "live_coachday": _live(CoachDay(w.coach.pk, w.day)),
         "live_calendar_coach": _live(CoachCalendar(w.coach.pk, a, monday, 7)),
         "live_calendar_staff": _live(StaffCalendar(a, monday, 7)),
+        "calendar_session": reverse("calendar_session", args=[w.session.pk]),
+        "calendar_lesson": reverse(
+            "calendar_lesson", args=[IndividualBooking.objects.get(player=w.child2).pk]
+        ),
         "live_foreign_day": _live(DayGrid(w.other_academy.pk, w.day)),
         "account": reverse("account"),  # one's own emails and calendar addresses
         "inbox": reverse("inbox"),
@@ -394,15 +400,62 @@ def test_coach_calendar_names_own_attendees_and_only_counts_on_others(pw):
         reverse("coach_home") + f"?tab=full&date={pw.day.isoformat()}",
     ):
         html = client.get(url).content.decode()
-        assert pw.mia in html and pw.leo in html and pw.ada in html, url
-        assert "Serve Lab" in html and "1/4 booked" in html, url  # coach2's: occupancy only
+        assert "Serve Lab" in html and "1/4" in html, url  # coach2's: occupancy only
         assert pw.kai not in html, url
-        # the coach may cancel their own session, not coach2's
-        assert f'name="session" value="{pw.session.pk}"' in html, url
-        assert f'name="session" value="{pw.session2.pk}"' not in html, url
+        if "coach_home" in url:
+            assert pw.mia in html and pw.leo in html and pw.ada in html, url
+            continue
+        # the week and day grids carry no names: each card's details view does
+        assert pw.mia not in html, url
+    own = client.get(reverse("calendar_session", args=[pw.session.pk])).content.decode()
+    assert pw.mia in own and pw.leo in own
+    lesson = IndividualBooking.objects.get(player=pw.child2)  # Ada's, with this coach
+    assert pw.ada in client.get(reverse("calendar_lesson", args=[lesson.pk])).content.decode()
+    theirs = IndividualBooking.objects.get(player=pw.other_child)  # coach2's: no name
+    html = client.get(reverse("calendar_lesson", args=[theirs.pk])).content.decode()
+    assert "A private lesson" in html and pw.kai not in html
+    assert f'name="session" value="{pw.session.pk}"' in own  # may cancel their own session
+    other = client.get(reverse("calendar_session", args=[pw.session2.pk])).content.decode()
+    assert "Serve Lab" in other and pw.kai not in other
+    assert f'name="session" value="{pw.session2.pk}"' not in other
     mine = client.get(reverse("coach_home") + f"?date={pw.day.isoformat()}").content.decode()
     assert "Forehand Clinic" in mine and pw.mia in mine and pw.ada in mine
     assert "Serve Lab" not in mine and pw.kai not in mine
+
+
+# Who reads the names on a calendar card's details (bookings.access.sees_session_names and
+# sees_lesson_name): the session's session has Mia and Leo, the lesson is Ada's (parent's child2)
+# with `coach`. Everyone else of the academy sees the counts only.
+DETAIL_NAMES = {
+    "player": (False, False),
+    "parent": (False, True),
+    "other_parent": (False, False),
+    "coach": (True, True),
+    "coach2": (False, False),
+    "staff": (True, True),
+    "admin": (True, True),
+}
+
+
+@pytest.mark.parametrize(("who", "expected"), DETAIL_NAMES.items())
+def test_calendar_details_show_names_only_where_access_allows(pw, who, expected):
+    client = client_for(getattr(pw, f"{who}_user"))
+    session = client.get(reverse("calendar_session", args=[pw.session.pk])).content.decode()
+    lesson = IndividualBooking.objects.get(player=pw.child2)
+    lesson_html = client.get(reverse("calendar_lesson", args=[lesson.pk])).content.decode()
+    assert "Forehand Clinic" in session and "2/4" in session
+    assert (pw.mia in session, pw.ada in lesson_html) == expected
+    assert (f'name="session" value="{pw.session.pk}"' in session) == (
+        who in ("coach", "staff", "admin")
+    )
+    assert (f"/sessions/{pw.session.pk}/edit/" in session) == (who in ("coach", "staff", "admin"))
+
+
+def test_calendar_details_open_as_a_panel_with_htmx(pw):
+    client = client_for(pw.staff_user)
+    url = reverse("calendar_session", args=[pw.session.pk])
+    html = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in html and '<h2 class="cal-detail-title"' in html and pw.mia in html
 
 
 def test_staff_calendar_shows_every_name(pw):
@@ -412,17 +465,26 @@ def test_staff_calendar_shows_every_name(pw):
             .get(reverse("staff_calendar") + f"?date={pw.day.isoformat()}")
             .content.decode()
         )
-        for name in pw.a_names:
-            assert name in html
         assert "Forehand Clinic" in html and "Serve Lab" in html
+        client = client_for(user)
+        details = "".join(
+            client.get(reverse("calendar_session", args=[s.pk])).content.decode()
+            for s in (pw.session, pw.session2)
+        ) + "".join(
+            client.get(reverse("calendar_lesson", args=[b.pk])).content.decode()
+            for b in IndividualBooking.objects.filter(academy=pw.academy)
+        )
+        for name in pw.a_names:
+            assert name in details
         assert "Foreign Camp" not in html and pw.foreign_player.full_name not in html
 
 
 def test_foreign_staff_see_their_own_academy_only(pw):
     client = client_for(pw.foreign_staff_user)
     html = client.get(reverse("staff_calendar") + f"?date={pw.day.isoformat()}").content.decode()
-    assert "Foreign Camp" in html and pw.foreign_player.full_name in html
-    assert "Forehand Clinic" not in html
+    assert "Foreign Camp" in html and "Forehand Clinic" not in html
+    for s in (pw.session, pw.session2):  # another academy's session: not even that it exists
+        assert client.get(reverse("calendar_session", args=[s.pk])).status_code == 404
     html = client.get(reverse("staff_home") + "?q=Kai").content.decode()
     assert "No player matches" in html and pw.kai not in html
 

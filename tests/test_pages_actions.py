@@ -270,13 +270,13 @@ CANCEL_PAGES = [
     ),
     pytest.param(
         "coach_user",
-        lambda w: reverse("coach_schedule") + f"?date={w.day3.isoformat()}",
+        lambda w: reverse("calendar_session", args=[w.session.pk]),
         "child",
         id="coach_schedule",
     ),
     pytest.param(
         "staff_user",
-        lambda w: reverse("staff_calendar") + f"?date={w.day3.isoformat()}",
+        lambda w: reverse("calendar_session", args=[w.session.pk]),
         "child",
         id="staff_calendar",
     ),
@@ -370,7 +370,7 @@ def test_coach_cancels_their_session_by_htmx(w):
 def test_staff_cancel_a_session_without_javascript(w):
     kai = reserve(w.session2, w.other_child)
     client = client_for(w.staff_user)
-    page = open_page(client, reverse("staff_calendar") + f"?date={days_ahead(4).isoformat()}")
+    page = open_page(client, reverse("calendar_session", args=[w.session2.pk]))
     response = press(client, page, "session", w.session2.pk, htmx=False)
     html = response.content.decode()
     assert "Cancel the whole session?" in html and "Serve Lab" in html

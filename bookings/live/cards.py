@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ def occupancy_cards(
     only_coach: bool = False,
     all_names: bool = False,
     variant: str = "",
+    keep: Callable[[selectors.SessionView], bool] | None = None,
+    render: Callable[[selectors.SessionView], str] | None = None,
 ) -> str | None:
     """For a change of occupancy only (a reservation made or cancelled): the cards of the
     touched sessions shown in [start, end), out of band, so a push is one card of ~1 KB rather
@@ -37,7 +40,9 @@ def occupancy_cards(
     any other change. `coach`: the calendar's coach (names on their own sessions only);
     `only_coach`: show only that coach's sessions; `variant`: what else in `context` changes a
     card's HTML (the check-in buttons of a coach's day), so that one pass's renders of the same
-    session are shared only between fragments that show it alike."""
+    session are shared only between fragments that show it alike. `keep`: the calendar's filters;
+    `render`: a card renderer in Python (the compact calendar cards), used instead of `template`
+    (which then only names the card's kind in the shared renders)."""
     if not (change.occupancy_only and change.session_ids):
         return None
     ids = frozenset(change.session_ids)
@@ -53,6 +58,7 @@ def occupancy_cards(
         if s.starts_at < end
         and s.ends_at > start
         and (not only_coach or (coach is not None and coach.pk in s.coach_ids))
+        and (keep is None or keep(s))
     ]
     shown = selectors.for_viewer(
         shown,
@@ -67,7 +73,7 @@ def occupancy_cards(
         own = coach is None or coach.pk in s.coach_ids
         return once(
             ("card", template, s.pk, bool(s.attendees), own, variant),
-            lambda: render_to_string(template, {**base, "s": s}),
+            lambda: render(s) if render else render_to_string(template, {**base, "s": s}),
         )
 
     return "".join(card(s) for s in shown)

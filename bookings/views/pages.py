@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta, tzinfo
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +25,7 @@ from bookings.live.lists import OwnerList, Reservations, Schedule
 from bookings.models import Player
 from bookings.views.act_form import page_fragments
 from realtime.fragments import LiveFragment
-from scheduling.models import Coach, CoachAvailability, SessionType
+from scheduling.models import Coach, CoachAvailability, Court, SessionType
 
 
 def _day_param(request: HttpRequest, academy_tz: tzinfo) -> date:
@@ -246,18 +247,39 @@ def coach_home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _int_param(request: HttpRequest, name: str, allowed: set[int]) -> int:
+    """A filter's id, or 0 (any) for one that is missing, malformed or not of this academy."""
+    raw = request.GET.get(name, "")
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+    return value if value in allowed else 0
+
+
 def _calendar_page(
     request: HttpRequest,
     viewer: Viewer,
-    calendar: Callable[[date, int], LiveFragment],
+    calendar: Callable[..., LiveFragment],
     heading: str,
 ) -> HttpResponse:
+    """A day (court x time) or a week (by court or by coach), filtered by coach, court and
+    session type: every choice is a GET parameter of a plain form, and part of the live key."""
     day = _day_param(request, viewer.academy.tz)
     view = "day" if request.GET.get("view") == "day" else "week"
+    by = "coach" if request.GET.get("by") == "coach" else "court"
     first = day if view == "day" else day - timedelta(days=day.weekday())
     step = timedelta(days=1 if view == "day" else 7)
     days = 1 if view == "day" else 7
-    context = page_fragments(request, {"main": calendar(first, days)})
+    academy = viewer.academy
+    coaches = list(Coach.objects.filter(academy=academy))
+    courts = list(Court.objects.filter(academy=academy))
+    types = list(SessionType.objects.filter(academy=academy))
+    filters = {
+        "coach": _int_param(request, "coach", {c.pk for c in coaches}),
+        "court": _int_param(request, "court", {c.pk for c in courts}),
+        "type": _int_param(request, "type", {t.pk for t in types}),
+    }
+    fragment = calendar(first, days, by, filters["coach"], filters["court"], filters["type"])
+    context = page_fragments(request, {"main": fragment})
+    kept = {k: v for k, v in filters.items() if v}
     return render(
         request,
         "bookings/calendar.html",
@@ -265,11 +287,18 @@ def _calendar_page(
             **context,
             "heading": heading,
             "view": view,
+            "by": by,
             "first": first,
             "last": first + timedelta(days=days - 1),
             "prev_day": first - step,
             "next_day": first + step,
             "day": day,
+            "today": timezone.localdate(timezone.now(), academy.tz),
+            "coaches": coaches,
+            "courts": courts,
+            "types": types,
+            "filters": filters,
+            "kept": urlencode({"by": by, **kept}),
         },
     )
 
@@ -281,7 +310,7 @@ def coach_schedule(request: HttpRequest) -> HttpResponse:
     return _calendar_page(
         request,
         viewer,
-        lambda first, days: CoachCalendar(coach.pk, coach.academy_id, first, days),
+        lambda first, days, *rest: CoachCalendar(coach.pk, coach.academy_id, first, days, *rest),
         "Calendar",
     )
 
@@ -325,7 +354,7 @@ def staff_calendar(request: HttpRequest) -> HttpResponse:
     return _calendar_page(
         request,
         viewer,
-        lambda first, days: StaffCalendar(academy_id, first, days),
+        lambda first, days, *rest: StaffCalendar(academy_id, first, days, *rest),
         "Academy calendar",
     )
 

@@ -34,11 +34,11 @@ def slot_row(page: Page, slot: dict[str, Any]) -> Locator:
 
 
 def card(page: Page, s: dict[str, Any]) -> Locator:
-    """A session or lesson on a coach's day or week calendar, as taught by its coach (another
-    coach may teach at the same time)."""
+    """A session or lesson on a coach's day, or on a week (its day's cell) or day grid, as
+    taught by its coach (another coach may teach at the same time)."""
     article = f'article.cal-item[aria-label="{s.get("title") or s["type_name"]} {s["hhmm"]}"]'
     found = page.locator(
-        f'section[aria-labelledby="cal-{s["ymd"]}"] {article}, .cal-list {article}'
+        f'td[id$="-{s["ymd"]}"] {article}, .cal-daygrid {article}, .cal-list {article}'
     )
     return found.filter(has_text=s["coach"])
 

@@ -269,6 +269,7 @@ class _World:
         # Accessibility after each action (tests/browser/test_accessibility.py): a day of its own.
         out["a11y"] = self.sync_day([p["oliver"], p["isla"]])
         out["a11y_desk"] = self.session(t.place("group"), [p["isla"]], book_as=self.users["parent"])
+        out["calendar_card"] = self.session(t.place("group"), [p["oliver"]], spots=4)
         self.second_coach()
         out["days"] = [day.isoformat() for day in t.days]
         # Two sessions of the coach's that have begun (the only ones before now): check-in on
