@@ -1140,6 +1140,7 @@ class Bench:
                 size = len(html)
             out["fragments"][label] = {"key": key, "bytes": size, **self._med(times)}
             log(f"render {label}: median {out['fragments'][label]['median_ms']} ms, {size} bytes")
+        out["push"] = self._calendar_push(keys["staff week (big academy)"], reps)
         cookies = data.session_cookies(
             [w.big_staff_user, w.big_coach[1]], extra={"academy_id": w.big_academy}
         )
@@ -1157,6 +1158,44 @@ class Bench:
         for label, push in dash["push"].items():
             log(f"push of a {label}: median {push['cpu_ms']['median_ms']} ms of server CPU")
         log(f"burst: {dash['burst']}")
+        return out
+
+    def _calendar_push(self, key: str, reps: int) -> dict[str, Any]:
+        """What one change costs the big staff week: the render of its push and its size, for a
+        booking (occupancy of one session) and for a session added or moved on one day."""
+        from bookings.live.changes import Change
+        from realtime import fragments
+        from scheduling.models import GroupSession
+
+        w = self.world
+        session = GroupSession.objects.filter(academy_id=w.big_academy).order_by("pk").first()
+        assert session is not None
+        day = session.starts_at.astimezone(session.academy.tz).date()
+        changes = {
+            "a booking (one session's occupancy)": Change(
+                w.big_academy,
+                days={day},
+                session_ids={session.pk},
+                occupancy_only=True,
+                group_sessions=True,
+            ),
+            "a session added or moved (one day)": Change(
+                w.big_academy, days={day}, group_sessions=True
+            ),
+        }
+        out: dict[str, Any] = {}
+        for label, change in changes.items():
+            times, size = [], 0
+            for i in range(reps + 1):
+                t0 = time.perf_counter()
+                fragment = fragments.resolve(key)
+                assert fragment is not None, key
+                html = fragment.render_change(change)
+                if i:
+                    times.append(time.perf_counter() - t0)
+                size = len(html)
+            out[label] = {"key": key, "bytes": size, **self._med(times)}
+            log(f"push {label}: median {out[label]['median_ms']} ms, {size} bytes")
         return out
 
     def ops(self, group: str, viewers: int) -> dict[str, Any]:

@@ -621,6 +621,14 @@ def _render(ren: dict[str, Any], add: Any, out: list[str]) -> None:
             f["p95_ms"],
             f["runs"],
         )
+    for label, f in ren.get("push", {}).items():
+        t.row(
+            f"`resolve({f['key']!r}).render_change(...)`: the push of {label}",
+            f"{f['bytes']:,}",
+            f["median_ms"],
+            f["p95_ms"],
+            f["runs"],
+        )
     for label, h in ren["http"].items():
         t.row(
             f"GET `{h['path']}` ({h['status']}): {label}",
