@@ -16,6 +16,9 @@ from tests.browser.stack import CHROMIUM, CHROMIUM_ARGS, ROOT, running_stack
 OUT = ROOT / "docs" / "screenshots"
 TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1280, "height": 800}
+# The calendar's first card, opened in the details panel beside the grid (htmx).
+FIRST_CARD = ".cal-week .cal-link"
 
 PAGES = [
     # (file name, login, path, viewport)
@@ -30,6 +33,10 @@ PAGES = [
     ("coach-schedule", "coach", "/coach/schedule/", TABLET),
     ("staff-home", "staff", "/staff/", TABLET),
     ("staff-calendar", "staff", "/staff/calendar/", TABLET),
+    ("staff-calendar-week", "staff", "/staff/calendar/", DESK),
+    ("staff-calendar-by-coach", "staff", "/staff/calendar/?by=coach", DESK),
+    ("staff-calendar-day", "staff", "/staff/calendar/?view=day", DESK),
+    ("staff-calendar-details", "staff", "/staff/calendar/", DESK, FIRST_CARD),
     ("login", None, "/login/", PHONE),
 ]
 
@@ -46,7 +53,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with running_stack() as stack, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for name, login, path, viewport in PAGES:
+        for name, login, path, viewport, *click in PAGES:
             context = browser.new_context(viewport=viewport, device_scale_factor=1)
             page = context.new_page()
             if login:
@@ -54,6 +61,9 @@ def main() -> None:
             page.goto(stack.url + path)
             if page.locator("#live-meta").count():
                 page.wait_for_selector("#live-indicator[data-state=live]", timeout=10000)
+            if click and page.locator(click[0]).count():
+                page.locator(click[0]).first.click()
+                page.wait_for_selector("#cal-details .cal-detail", timeout=10000)
             page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
             context.close()
             print("saved", Path("docs/screenshots") / f"{name}.png")
