@@ -405,7 +405,9 @@ class Clients:
         for v in new:
             v.task = asyncio.ensure_future(v.run())
         waits = [asyncio.ensure_future(v.ready_once.wait()) for v in new]
-        _done, pending = await asyncio.wait(waits, timeout=cmd.get("timeout", 120))
+        pending: set[asyncio.Future[Any]] = set()
+        if waits:  # a group smaller than the client processes leaves some with none
+            _done, pending = await asyncio.wait(waits, timeout=cmd.get("timeout", 120))
         for w in pending:
             w.cancel()
         gc.collect()
