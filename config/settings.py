@@ -183,11 +183,15 @@ CHANNEL_LAYERS = channel_layers(REDIS_URL, LIVE_PREFIX, REDIS_LAYER_URLS)
 # Who a live page's viewer is, as the access rules see them (realtime.viewers).
 LIVE_VIEWER = "bookings.access.live_viewer"
 # A live socket's life (realtime.consumers; close codes in docs/architecture.md). Besides the
-# re-check an access change triggers at once, it re-checks its session and access every
-# LIVE_REVALIDATE_SECONDS (a safety net for changes written without any event), closes with
+# re-check an access change triggers at once, every LIVE_REVALIDATE_SECONDS it compares its
+# user's access version in Redis (one read) and re-checks its session and access in the
+# database when the version moved, and in any case every LIVE_FULL_RECHECK_SECONDS (a safety
+# net for changes written without any event: a full check is ~10 ms of a worker's database
+# thread, so 20,000 sockets re-checked every minute would keep a core busy). It closes with
 # 4408 after LIVE_MAX_SOCKET_AGE (the page reconnects with the fresh token its socket gave it),
 # and one user holds at most LIVE_MAX_SOCKETS_PER_USER sockets in each worker process (4430).
 LIVE_REVALIDATE_SECONDS = float(os.environ.get("LIVE_REVALIDATE_SECONDS", "60"))
+LIVE_FULL_RECHECK_SECONDS = float(os.environ.get("LIVE_FULL_RECHECK_SECONDS", "900"))
 LIVE_MAX_SOCKET_AGE = float(os.environ.get("LIVE_MAX_SOCKET_AGE", "3600"))
 LIVE_MAX_SOCKETS_PER_USER = int(os.environ.get("LIVE_MAX_SOCKETS_PER_USER", "20"))
 # How long a socket's resumption ticket lets the page's next socket in without the database

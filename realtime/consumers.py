@@ -9,8 +9,10 @@ writes pushed fragments to it directly; this consumer only answers pings.
 While open, the socket follows its account: an access change (logout, deactivation, a new
 password, a moved guardian link or player login, a role removed: bookings.live.capture) makes
 every socket of the users it names re-load its session and re-check its streams at once; every
-LIVE_REVALIDATE_SECONDS it does the same on its own; after LIVE_MAX_SOCKET_AGE it closes, and
-the page reconnects with the fresh stream token its `ready` carried.
+LIVE_REVALIDATE_SECONDS it reads its user's access version and does the same if it moved (an
+access message it missed), and every LIVE_FULL_RECHECK_SECONDS whatever the version (a change
+written without any event); after LIVE_MAX_SOCKET_AGE it closes, and the page reconnects with
+the fresh stream token its `ready` carried.
 
 A page whose socket dropped comes back with the resumption ticket its last socket gave it
 (realtime.tokens): while the user's access version is still the ticket's, the socket is let in
@@ -190,6 +192,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     fragment_keys: list[str]
     counted: int | None = None  # the user this socket is counted for in _open_by_user
     timer: asyncio.TimerHandle | None = None
+    checked_version: str | None = None  # the access version its last full check stood for
+    full_check_at = 0.0  # loop time of its next full re-check, whatever the version
     checking: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -311,6 +315,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(ready))
         loop = asyncio.get_running_loop()
         self.ends_at = loop.time() + _jittered(settings.LIVE_MAX_SOCKET_AGE, 0.9, 1.0)
+        self.checked_version = version
+        self.full_check_at = loop.time() + _jittered(settings.LIVE_FULL_RECHECK_SECONDS, 0.8, 1.2)
         self._schedule_check()
 
     def _ticket(self, version: str | None) -> str:
@@ -344,7 +350,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=EXPIRED)
             return
         version = await self._access_version(self.user_id)
-        await self.access_changed()
+        now = asyncio.get_running_loop().time()
+        # The database only when something may have changed: the version moved (or could not be
+        # read), or the full re-check is due. Otherwise one Redis read per socket per period.
+        if version is None or version != self.checked_version or now >= self.full_check_at:
+            await self.access_changed()
+            self.checked_version = version
+            self.full_check_at = now + _jittered(settings.LIVE_FULL_RECHECK_SECONDS, 0.8, 1.2)
         if self.hub is not None:  # still open, and allowed as of `version`: a new ticket
             await self.send(text_data=json.dumps({"t": "resume", "r": self._ticket(version)}))
             self._schedule_check()

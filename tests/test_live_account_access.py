@@ -163,8 +163,9 @@ async def test_a_removed_role_closes_the_socket(backend, w, sockets):  # type: i
 
 async def test_sockets_revalidate_on_their_own(backend, w, sockets, settings):  # type: ignore[no-untyped-def]
     """A change no event announces (a raw UPDATE, a script bypassing signals) is still caught
-    by the socket's own periodic re-check."""
+    by the socket's own periodic full re-check."""
     settings.LIVE_REVALIDATE_SECONDS = 0.3
+    settings.LIVE_FULL_RECHECK_SECONDS = 0.3
     coach = await live(sockets, w.coach_user, [w.k["coachday"]])
     staff = await live(sockets, w.staff_user, [w.k["cal1_staff"]])
     await asyncio.sleep(0.6)  # a re-check or two that changes nothing: both stay open
@@ -265,3 +266,31 @@ async def test_origins_behind_a_tls_proxy_and_trusted_origins(settings):  # type
     # A Host outside ALLOWED_HOSTS is no origin of ours, whatever the Origin says.
     assert not origin_allowed(_scope("http://evil.example", "evil.example"))
     assert not origin_allowed(_scope("http://courts.example:bad", "courts.example"))
+
+
+async def test_a_periodic_check_reads_the_database_only_when_the_access_version_moved(  # type: ignore[no-untyped-def]
+    backend, w, sockets, settings, monkeypatch
+):
+    """Every period a socket reads its user's access version; the session and access queries
+    run only when it moved (or when the full re-check is due, here never): thousands of idle
+    sockets must not keep the workers' database threads busy."""
+    from realtime import consumers
+    from realtime.store import get_store
+
+    settings.LIVE_REVALIDATE_SECONDS = 0.2
+    settings.LIVE_FULL_RECHECK_SECONDS = 3600
+    checks: list[int] = []
+    recheck = consumers.LiveConsumer._recheck
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        checks.append(self.user_id)
+        return recheck(self)
+
+    monkeypatch.setattr(consumers.LiveConsumer, "_recheck", counted)
+    staff = await live(sockets, w.staff_user, [w.k["cal1_staff"]])
+    await asyncio.sleep(0.7)  # three periods or so, nothing changed
+    assert checks == [], checks
+    await sync_to_async(get_store().bump_access)([w.staff_user.pk])
+    await asyncio.sleep(0.5)
+    assert checks == [w.staff_user.pk], checks  # once for the move, not again after
+    await collect(staff)
