@@ -1,14 +1,15 @@
-"""Template filters every page shares (a builtin: no {% load %} needed)."""
+"""Template filters and tags every page shares (a builtin: no {% load %} needed)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from bookings.forms.widgets import DayInput
 from scheduling.times import RANGE_DASH, clock
 
 register = template.Library()
@@ -30,3 +31,10 @@ def timerange(starts_at: datetime | time, ends_at: datetime | time) -> SafeStrin
         ends_at.isoformat(),
         clock(ends_at),
     )
+
+
+@register.simple_tag
+def day_input(name: str, day: date, field_id: str) -> SafeString:
+    """A required date field outside a Django form (the pages' GET filters), drawn by the same
+    widget as the forms' date fields: the picker and the day in the academy's words beside it."""
+    return DayInput().render(name, day, {"id": field_id, "required": True})
