@@ -268,6 +268,7 @@ class _World:
         out["double_click"] = self.session(t.place("group"), [p["sofia"]], spots=4)
         # Accessibility after each action (tests/browser/test_accessibility.py): a day of its own.
         out["a11y"] = self.sync_day([p["oliver"], p["isla"]])
+        out["a11y_live"] = self.sync_day([p["oliver"], p["isla"]])
         out["a11y_desk"] = self.session(t.place("group"), [p["isla"]], book_as=self.users["parent"])
         out["calendar_card"] = self.session(t.place("group"), [p["oliver"]], spots=4)
         self.second_coach()
