@@ -43,7 +43,7 @@ from scheduling.models import Academy, Coach, GroupSession, SessionType
 from tests.browser.world import MARGIN, Timetable, prepare
 
 CUTOFF, NOTICE, HORIZON = timedelta(hours=24), timedelta(minutes=60), timedelta(days=30)
-SWEEP_DAYS = 10  # at least the days prepare() uses (asserted below)
+SWEEP_DAYS = 11  # at least the days prepare() uses (asserted below)
 
 
 def utc(text: str) -> datetime:
