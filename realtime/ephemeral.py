@@ -5,7 +5,10 @@ embedded default (one process, no Redis) kept in memory, with the same behaviour
 Presence is a set of entries per stream, one per socket, each with an expiry that the socket's
 process keeps pushing forward while it lives: a process that dies stops refreshing, and its
 entries are swept by the survivors within PRESENCE_TTL. A stream's presence has a version,
-taken in the same step as the read, so pages apply only newer summaries.
+taken in the same step as the read, so pages apply only newer summaries. Reading it for a
+summary is a turn that one process at a time holds for a stream (`presence_turn`): with every
+worker summarizing its own joins, a page load of 1,000 viewers over 4 workers sent ~27
+summaries a second to each of them (docs/benchmarks.md).
 
 Holds are advisory ("someone is booking this"): one per (stream, item), with a short expiry;
 the database still decides who gets the spot.
@@ -18,7 +21,7 @@ import threading
 import time
 from collections import defaultdict
 from functools import cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 
@@ -26,12 +29,21 @@ PRESENCE_TTL = 6.0  # seconds an entry lives without a refresh from its process 
 HOLD_TTL = 60.0  # seconds a hold lasts unless released
 
 
+class Turn(NamedTuple):
+    """A stream's presence read for a summary, if this process got the turn for `seconds`;
+    else how long the process that has it keeps it."""
+
+    left: float  # 0: the turn is this process's, version and entries are read
+    version: int = 0
+    entries: tuple[str, ...] = ()
+
+
 class Ephemeral(Protocol):
     def presence_join(self, key: str, entry: str) -> None: ...
     def presence_leave(self, key: str, entry: str) -> None: ...
     def presence_refresh(self, entries: dict[str, list[str]]) -> None: ...
     def presence_sweep(self, keys: list[str]) -> list[str]: ...
-    def presence_snapshot(self, key: str) -> tuple[int, list[str]]: ...
+    def presence_turn(self, key: str, seconds: float) -> Turn: ...
     def hold(self, key: str, item: str, holder: str) -> bool: ...
     def release(self, key: str, item: str, holder: str) -> bool: ...
     def holds(self, key: str) -> dict[str, str]: ...
@@ -73,12 +85,12 @@ class LocalEphemeral:
                     swept.append(key)
         return swept
 
-    def presence_snapshot(self, key: str) -> tuple[int, list[str]]:
-        now = time.time()
+    def presence_turn(self, key: str, seconds: float) -> Turn:
+        now = time.time()  # one process: the turn is always its own
         with self._lock:
             self._versions[key] += 1
             live = [e for e, until in self._presence[key].items() if until > now]
-            return self._versions[key], live
+            return Turn(0.0, self._versions[key], tuple(live))
 
     def hold(self, key: str, item: str, holder: str) -> bool:
         now = time.time()
@@ -126,6 +138,19 @@ return 0
 """
 
 
+# The turn and the read in one round trip: {1, ms the holder keeps it} or {0, version, entries}.
+_TURN_SCRIPT = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return {1, redis.call('PTTL', KEYS[1])}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local entries = redis.call('ZRANGE', KEYS[2], 0, -1)
+local version = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {0, version, entries}
+"""
+
+
 class RedisEphemeral:
     """Several processes: a sorted set of entries by expiry per stream, a version counter, and
     a hash of holds per stream."""
@@ -139,6 +164,7 @@ class RedisEphemeral:
         )
         self._hold = self.redis.register_script(_HOLD_SCRIPT)
         self._release = self.redis.register_script(_RELEASE_SCRIPT)
+        self._turn = self.redis.register_script(_TURN_SCRIPT)
 
     def _set(self, key: str) -> str:
         return f"{self.prefix}:presence:{key}"
@@ -172,14 +198,15 @@ class RedisEphemeral:
             pipe.zremrangebyscore(self._set(key), "-inf", time.time())
         return [key for key, removed in zip(keys, pipe.execute(), strict=True) if removed]
 
-    def presence_snapshot(self, key: str) -> tuple[int, list[str]]:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zremrangebyscore(self._set(key), "-inf", time.time())
-        pipe.zrange(self._set(key), 0, -1)
-        pipe.incr(f"{self.prefix}:presence-v:{key}")
-        pipe.expire(f"{self.prefix}:presence-v:{key}", 24 * 3600)
-        _, entries, version, _ = pipe.execute()
-        return int(version), [entry.decode() for entry in entries]
+    def presence_turn(self, key: str, seconds: float) -> Turn:
+        turn, version = f"{self.prefix}:presence-turn:{key}", f"{self.prefix}:presence-v:{key}"
+        got = self._turn(
+            keys=[turn, self._set(key), version],
+            args=[int(seconds * 1000), time.time(), 24 * 3600],
+        )
+        if got[0] == 1:
+            return Turn(max(int(got[1]), 1) / 1000)
+        return Turn(0.0, int(got[1]), tuple(entry.decode() for entry in got[2]))
 
     def _holds_key(self, key: str) -> str:
         return f"{self.prefix}:holds:{key}"

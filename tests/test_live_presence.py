@@ -196,3 +196,56 @@ async def test_two_editors_of_a_session_know_of_each_other(w, sockets):  # type:
         assert sock.ready["presence"]["names"] is True
         assert sock.ready["presence"]["place"].startswith("the edit form of ")
         assert other.username in names_in(latest(sock))
+
+
+class _Process:
+    """What a tracker needs of its process's hub: its loop, background tasks, and a broadcast
+    that here only records what would be said (the four trackers below stand for four worker
+    processes; their shared state is the real Redis)."""
+
+    def __init__(self, said: list[tuple[float, dict[str, Any]]]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.said = said
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def background(self, coroutine: Any) -> None:
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def broadcast(self, key: str, text: str, variants: dict[str, str] | None = None) -> None:
+        self.said.append((self.loop.time(), json.loads(text)))
+
+
+@pytest.mark.redis
+async def test_four_processes_say_one_summary_per_turn_and_miss_no_change(settings):  # type: ignore[no-untyped-def]
+    """Viewers arriving on one stream through four processes (a page load or a reconnection
+    storm): one summary per turn for the stream, not one per process per coalescing window,
+    and each arrival is in a summary within 1 s."""
+    import uuid
+
+    from realtime.ephemeral import RedisEphemeral
+    from realtime.fragments import Presence
+
+    store = RedisEphemeral(settings.TEST_REDIS_URL, f"test-turn-{uuid.uuid4().hex}")
+    said: list[tuple[float, dict[str, Any]]] = []
+    processes = [_Process(said) for _ in range(4)]
+    trackers = [presence.PresenceTracker(p) for p in processes]  # type: ignore[arg-type]
+    for tracker in trackers:
+        tracker.store = store
+    key, loop = "day:test:2026-12-01", asyncio.get_running_loop()
+    joined: list[float] = []
+    for n in range(40):  # 40 arrivals over ~1.2 s, round robin over the processes
+        seat = presence.Seat(key, Presence(f"P{n}", "player", False, "Tuesday"), n, f"tab{n}")
+        await trackers[n % 4].join(object(), seat)
+        joined.append(loop.time())
+        await asyncio.sleep(0.03)
+    await asyncio.sleep(1.2)
+
+    span = joined[-1] - joined[0] + 1.0
+    assert 2 <= len(said) <= span / presence.TURN + 2, [round(t - joined[0], 2) for t, _ in said]
+    versions = [m["v"] for _, m in said]
+    assert versions == sorted(versions)
+    assert said[-1][1]["n"] == 40
+    for n, at in enumerate(joined):  # said within 1 s, with at least everyone up to them
+        assert any(at <= t <= at + 1.0 and m["n"] >= n + 1 for t, m in said), (n, said)
