@@ -181,6 +181,23 @@ def authorize(user: Any, keys: list[str]) -> bool:
     return admit(user, keys) is not None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A new socket that passed the full check (LiveConsumer._check)."""
+
+    user_id: int
+    keys: list[str]
+    admission: Admission
+    version: str | None  # the user's access version, read before the check
+
+
+def access_version_now(user_id: int) -> str | None:
+    try:
+        return get_store().access_version(user_id)
+    except Exception:
+        return None  # no ticket, no resumption; the rest finds out Redis is down
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     # No channel-layer channel of its own: the process hub is the one member of each stream's
     # group and writes to this socket directly. A layer alias that names no layer makes
@@ -212,23 +229,34 @@ class LiveConsumer(AsyncWebsocketConsumer):
         ticket = verify_ticket(query.get("r", [""])[0], self._session_key())
         if ticket is not None and await self._resume(ticket):
             return
-        user = await load_user(self.scope)
-        if not user.is_authenticated:
-            await self.close(code=UNAUTHENTICATED)
+        checked = await database_sync_to_async(self._check)(query.get("t", [""])[0])
+        if isinstance(checked, int):
+            await self.close(code=checked)
             return
-        keys = verify_streams(query.get("t", [""])[0], user.pk)
-        if keys is None:
-            await self.close(code=UNAUTHENTICATED)
-            return
-        if not self._count(user.pk):
+        if not self._count(checked.user_id):
             await self.close(code=TOO_MANY_SOCKETS)
             return
-        version = await self._access_version(user.pk)  # before the check the ticket stands for
-        admission = await database_sync_to_async(admit)(user, keys)
+        await self._join(checked.user_id, checked.keys, checked.admission.presence, checked.version)
+
+    def _check(self, token: str) -> Checked | int:
+        """A new socket checked in full, in one trip to the database thread (each trip takes a
+        pooled connection and health-checks it: a round trip of its own): the session's user,
+        the signed streams, the per-user cap (before any query of the access rules), the access
+        version (read before the check it stands for) and the access rules. An int: the close
+        code."""
+        user = session_user(self.scope)
+        if not user.is_authenticated:
+            return UNAUTHENTICATED
+        keys = verify_streams(token, user.pk)
+        if keys is None:
+            return UNAUTHENTICATED
+        if _open_by_user[user.pk] >= settings.LIVE_MAX_SOCKETS_PER_USER:
+            return TOO_MANY_SOCKETS  # a flood costs no more than this; counted on the loop
+        version = access_version_now(user.pk)
+        admission = admit(user, keys)
         if admission is None:
-            await self.close(code=FORBIDDEN)
-            return
-        await self._join(user.pk, keys, admission.presence, version)
+            return FORBIDDEN
+        return Checked(user.pk, keys, admission, version)
 
     async def _resume(self, ticket: Ticket) -> bool:
         """A page coming back with its last socket's ticket: let in without the session, user
@@ -256,10 +284,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return getattr(self.scope.get("session"), "session_key", None)
 
     async def _access_version(self, user_id: int) -> str | None:
-        try:
-            return await sync_to_async(get_store().access_version, thread_sensitive=False)(user_id)
-        except Exception:
-            return None  # no ticket, no resumption; the rest finds out Redis is down
+        return await sync_to_async(access_version_now, thread_sensitive=False)(user_id)
 
     def _count(self, user_id: int) -> bool:
         """Count this socket for its user, unless they already hold the most a process allows."""
