@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 COALESCE = 0.15  # seconds between a change and its summary (within 1 s of arriving or leaving)
 TURN = 0.3  # at most one summary of a stream per TURN seconds, across processes
 # ... and per CROWDED_TURN where a process has CROWD viewers of it: each summary is a message
-# to every one of them, and in a reconnection storm of 1,000 viewers the summaries were most of
-# the workers' writes. Either way a change is said within COALESCE + turn + SLACK (< 1 s).
+# to every one of them, and while thousands of viewers connected the summaries were most of
+# the workers' writes (docs/benchmarks.md). Either way a change is said within
+# COALESCE + turn + SLACK (< 1 s).
 CROWD = 100
 CROWDED_TURN = 0.7
 SLACK = 0.02  # after the turn another process holds ends
