@@ -254,7 +254,8 @@ def test_focus_and_messages_after_reserve_book_and_cancel(windows, world) -> Non
     keyboard_press(page, reserve_button(s))
     expect(page.locator("#status")).to_contain_text(f"Reserved {s['title']}")
     expect(row).to_have_attribute("data-mine", "reserved")
-    assert "body" not in focus_when_said(page)
+    said = focus_when_said(page)
+    assert said and "body" not in said, said  # the words changed, and focus was in place
     now = focused(page)
     assert now["tag"] != "body" and now["row"] == f"day-s{s['id']}", now
     assert now["text"].startswith(f"Reserved {s['title']}"), now  # the row's message
@@ -263,7 +264,8 @@ def test_focus_and_messages_after_reserve_book_and_cancel(windows, world) -> Non
     keyboard_press(page, book_button(slot))
     expect(page.locator("#status")).to_contain_text(f"Booked {slot['type_name']}")
     expect(slot_row(page, slot)).to_contain_text("Taken")
-    assert "body" not in focus_when_said(page)
+    said = focus_when_said(page)
+    assert said and "body" not in said, said  # the words changed, and focus was in place
     now = focused(page)
     assert now["tag"] != "body" and now["at"] == slot["iso"], now
     assert now["text"].startswith(f"Booked {slot['type_name']}"), now
