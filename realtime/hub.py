@@ -243,6 +243,27 @@ class Hub:
         if self.uses_layer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.layer.flush(), LAYER_TIMEOUT)
+        _recovery.add(self.loop.create_task(_until_redis_answers()))
+
+
+_recovery: set[asyncio.Task[None]] = set()  # held here: the loop keeps only weak references
+
+
+async def _until_redis_answers() -> None:
+    """A lost hub's process keeps checking Redis until it answers again, so the live metrics
+    read "Down" only while it is: a worker that no page reconnects to would otherwise keep its
+    last failed check for good (a new hub, started by the next socket, checks for itself)."""
+    store = get_store()
+    try:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL)
+            started = time.perf_counter()
+            alive = await sync_to_async(store.ping, thread_sensitive=False)()
+            metrics.redis_checked(alive, time.perf_counter() - started)
+            if alive:
+                return
+    finally:
+        _recovery.discard(asyncio.current_task())  # type: ignore[arg-type]
 
 
 _hub: Hub | None = None

@@ -140,12 +140,13 @@ def press(page: Page, selector: str) -> None:
     """Click an action button as a person would: booking a lesson slot or a session's last
     spots asks to confirm first while the others are told (static/js/holds.js); confirm."""
     button = page.locator(selector).first
-    asks = (
-        button.get_attribute("data-hold") is not None
-        and page.evaluate("window.courtsideLive ? window.courtsideLive.state() : null") == "live"
-    )
+    holds = button.get_attribute("data-hold") is not None
     button.click()
-    if asks:
+    # Whether it asked is read after the click, not before: the page asks only while its
+    # socket is live, and a socket can close between a look at its state and the click (a
+    # lifetime close, tests/browser/test_socket_life.py). The dialog opens inside the click's
+    # own handler, so it is open by the time the click returns if it is going to be.
+    if holds and page.evaluate("document.getElementById('confirm-dialog').open"):
         page.locator("#confirm-dialog button[value=yes]").click()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import os
 import random
+import re
 import shutil
 import signal
 import threading
@@ -27,8 +28,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from realtime.hub import HEALTH_INTERVAL
 from tests.browser.conftest import Users, windows_fixture
 from tests.browser.helpers import (
+    HttpUser,
     active_reservations,
     http_user,
     press,
@@ -110,12 +113,19 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
     expect(entry(parent, s, name)).to_have_count(1)
     for page in pages:
         expect(indicator(page)).to_have_text("Offline (polling)")
+    assert redis_reads(desk) == "Down"
 
     redis_server.start()
 
     for page in pages:
         expect(indicator(page)).to_have_text("Live", timeout=BACK_LIVE)
         wait_converged(page)
+    # The live metrics say so too, for both workers: one that no page came back to keeps
+    # checking Redis after losing it, so its last check is not the failed one for good.
+    deadline = time.monotonic() + 3 * HEALTH_INTERVAL + 5
+    while (said := redis_reads(desk)) != "Up":
+        assert time.monotonic() < deadline, f"the metrics page still says Redis is {said}"
+        time.sleep(0.5)
     # Live again means pushed again (polling stops once live): the next change reaches every
     # page within seconds, though Redis forgot the streams' sequence numbers and the workers'
     # old connections to it are dead.
@@ -126,6 +136,15 @@ def test_redis_stops_and_starts_again(windows, world, redis_server, real_stack) 
     for page in pages:
         wait_converged(page)
         assert states(page)[-1] == "live"
+
+
+def redis_reads(desk: HttpUser) -> str:
+    """What the staff's live metrics page says of Redis (Up, Down, or a dash before any check)."""
+    answer, html = desk.get("/staff/metrics/")
+    assert answer == 200
+    found = re.search(r'data-metric="redis">(?:<span[^>]*>)?([^<]+)<', html)
+    assert found, "no Redis figure on the metrics page"
+    return found.group(1).strip()
 
 
 def test_killed_worker_clients_reconnect_and_resync(windows, world, real_stack) -> None:  # type: ignore[no-untyped-def]
