@@ -144,3 +144,9 @@ def test_the_new_session_form_names_its_day(client, world):
     client.force_login(world.staff_user)
     page = client.get(reverse("session_new"), {"date": day.isoformat()}).content.decode()
     assert f">{date_format(day)}</span>" in page
+
+
+def test_no_template_comment_shows_on_a_page(client):
+    """Django's {# #} comments end at the line's end: one spanning lines is printed as text."""
+    page = client.get(reverse("login")).content.decode()
+    assert "{#" not in page and "#}" not in page and "{%" not in page
