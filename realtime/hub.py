@@ -204,9 +204,7 @@ class Hub:
         store = get_store()
         while True:
             await asyncio.sleep(HEALTH_INTERVAL)
-            started = time.perf_counter()
-            alive = await sync_to_async(store.ping, thread_sensitive=False)()
-            metrics.redis_checked(alive, time.perf_counter() - started)
+            alive = await _check_redis(store)
             if not alive:
                 await self._lost()
                 return
@@ -257,13 +255,18 @@ async def _until_redis_answers() -> None:
     try:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL)
-            started = time.perf_counter()
-            alive = await sync_to_async(store.ping, thread_sensitive=False)()
-            metrics.redis_checked(alive, time.perf_counter() - started)
-            if alive:
+            if await _check_redis(store):
                 return
     finally:
         _recovery.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+
+async def _check_redis(store: Any) -> bool:
+    """One health check of Redis, recorded in the live metrics."""
+    started = time.perf_counter()
+    alive: bool = await sync_to_async(store.ping, thread_sensitive=False)()
+    metrics.redis_checked(alive, time.perf_counter() - started)
+    return alive
 
 
 _hub: Hub | None = None
