@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -212,6 +213,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
     checked_version: str | None = None  # the access version its last full check stood for
     full_check_at = 0.0  # loop time of its next full re-check, whatever the version
     checking: asyncio.Task[None] | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its hop to the database thread before every handler
+        (`aclose_old_connections`, a thread hand-off per connect, frame and disconnect): this
+        consumer reaches the database only through database_sync_to_async, which closes stale
+        connections around each call itself. A socket resumed with a ticket then costs no trip
+        to that thread at all (docs/benchmarks.md, reconnection)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.keys, self.fragment_keys = [], []

@@ -12,7 +12,7 @@ from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.urls import path
 
-from realtime import metrics
+from realtime import framing, metrics
 from realtime.consumers import LiveConsumer
 
 websocket_urlpatterns = [path("ws/live/", LiveConsumer.as_asgi())]
@@ -33,5 +33,6 @@ class KeepServerSend:
 
 
 def websocket_application(patterns: list[Any] | None = None) -> Any:
+    framing.quiet_connection_debug_log()
     routes = URLRouter(patterns or websocket_urlpatterns)
     return KeepServerSend(CookieMiddleware(SessionMiddleware(routes)))

@@ -4,8 +4,10 @@ the direct write cannot serve safely falls back to the ASGI send."""
 from __future__ import annotations
 
 import functools
+import pprint
 import socket
 from typing import Any
+from unittest import mock
 
 import pytest
 from autobahn.websocket.protocol import WebSocketProtocol
@@ -144,3 +146,17 @@ def test_what_the_kernel_does_not_take_is_buffered(tcp) -> None:  # type: ignore
         if conn.dataBuffer or conn._tempDataBuffer:
             conn.doWrite()
     assert bytes(got) == big
+
+
+def test_autobahn_formats_its_options_only_for_a_line_it_writes() -> None:
+    """A new socket's debug line of protocol options is not pretty-printed unless logged."""
+    from autobahn.websocket import protocol
+
+    options = [("autoPingInterval", 0, "WebSocketServerFactory")] * 29
+    expected = pprint.pformat(options)
+    framing.quiet_connection_debug_log()
+    with mock.patch.object(pprint, "pformat", wraps=pprint.pformat) as made:
+        lazy = protocol.pformat(options)
+        assert made.call_count == 0
+        assert f"\n{lazy}" == "\n" + expected  # when the line is written
+        assert made.call_count == 1

@@ -6,12 +6,15 @@ is still refused at once: the version moved, so the socket is checked in full.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from unittest import mock
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels import consumer as channels_consumer
+from channels.generic import websocket as channels_websocket
 from django.contrib.auth import get_user_model
 
 from bookings import services
@@ -62,6 +65,31 @@ class Counted:
             patch.stop()
 
 
+@contextlib.contextmanager
+def _trips_to_the_database_thread() -> Any:
+    """Counts channels' `aclose_old_connections` (a hop to the database thread), which its
+    consumers await before every handler and after a disconnect."""
+    trips = mock.AsyncMock()
+    with (
+        mock.patch.object(channels_consumer, "aclose_old_connections", trips),
+        mock.patch.object(channels_websocket, "aclose_old_connections", trips),
+    ):
+        yield trips
+
+
+async def test_a_frame_takes_no_trip_to_the_database_thread(w, sockets):  # type: ignore[no-untyped-def]
+    """Channels hops to the database thread before every handler; this consumer's handlers
+    reach the database only through database_sync_to_async (which cleans up around each call),
+    so a connect and a frame make no such hop. A disconnect keeps channels' clean-up after it."""
+    cookie = await sync_to_async(_session_cookie)(w.parent_user)
+    with _trips_to_the_database_thread() as trips:
+        sock = await live(sockets, w.parent_user, [w.k["res_f"]], cookie=cookie)
+        await sock.comm.send_to(text_data=json.dumps({"t": "ping"}))
+        assert json.loads(await sock.comm.receive_from(timeout=5))["t"] == "pong"
+        assert trips.await_count == 0
+        await sock.comm.disconnect()
+
+
 async def _dropped(sockets, user, keys, cookie):  # type: ignore[no-untyped-def]
     """A page's socket that said ready, then dropped (a worker died): its ticket and ready."""
     first = await live(sockets, user, keys, cookie=cookie)
@@ -81,9 +109,11 @@ async def test_a_returning_page_is_let_in_without_database_work(backend, w, sock
         player=w.child, session=w.session, actor=w.parent_user
     )
     await settle()
-    with Counted() as counted:
+    with Counted() as counted, _trips_to_the_database_thread() as trips:
         back = await live(sockets, w.parent_user, keys, cookie=cookie, resume=ticket)
     assert counted.calls == {"session_user": 0, "admit": 0}
+    # Not even a trip to the database thread (channels makes one around every handler).
+    assert trips.await_count == 0
     # Its place in presence is the one it was admitted to (the ticket carries it).
     assert back.ready["presence"] == first_ready["presence"]
     if backend == "redis":  # its stream stayed watched (by the dead worker's entry): numbered

@@ -9,16 +9,14 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.bench.settings")
 
-from django.core.asgi import get_asgi_application
+from channels.routing import ProtocolTypeRouter
+from django.urls import path
 
-django_asgi_app = get_asgi_application()
-
-from channels.routing import ProtocolTypeRouter  # noqa: E402
-from django.urls import path  # noqa: E402
-
-from realtime import sweeper  # noqa: E402
-from realtime.routing import websocket_application, websocket_urlpatterns  # noqa: E402
-from tests.bench.consumers import NotifyConsumer, TextbookConsumer  # noqa: E402
+# The product's worker start-up (Django, the live metrics, every view imported, the outbox
+# sweeper), then the same routes plus the bench's.
+from config.asgi import django_asgi_app
+from realtime.routing import websocket_application, websocket_urlpatterns
+from tests.bench.consumers import NotifyConsumer, TextbookConsumer
 
 application = ProtocolTypeRouter(
     {
@@ -32,6 +30,3 @@ application = ProtocolTypeRouter(
         ),
     }
 )
-
-# Every serving process publishes what a dead or departed writer left in the outbox.
-sweeper.start()
