@@ -34,7 +34,7 @@ def test_bench_smoke_produces_sane_numbers(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=170,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     r = json.loads(out.read_text())
@@ -61,12 +61,17 @@ def test_bench_smoke_produces_sane_numbers(tmp_path):
     )
 
     assert r["idle"]["max_held"] == r["idle"]["levels"][-1]["target"]
+    assert plain["connect"]["rss_per_connection_kib"] is not None  # the idle row's floor
     rec = r["reconnect"]
     assert rec["dropped"] > 0 and rec["all_back"] and rec["resynced"] == rec["dropped"]
+    floor = rec["plain"]  # the same kill under plain websockets servers
+    assert floor["dropped"] > 0 and floor["all_back"] and floor["all_back_after_s"] > 0
 
     race = r["race"]
     assert race["attempts_per_s"] > 0 and race["errors"] == 0
     assert race["check"]["ok"] and r["trigger_check"]["ok"]
+    bare = race["plain"]  # the same race in plain SQL, from the same empty sessions
+    assert bare["successes_per_s"] > 0 and bare["errors"] == 0 and bare["check"]["ok"]
 
     for measured in [*r["render"]["fragments"].values(), *r["render"]["http"].values()]:
         assert measured["median_ms"] > 0 and measured["bytes"] > 0

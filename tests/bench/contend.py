@@ -1,6 +1,8 @@
 """One process of the contended-reservation race: T threads, each with its own database
 connection and its own players, reserving and cancelling spots in a few small sessions through
-bookings.services until the deadline. Prints one JSON line of per-second counts.
+bookings.services until the deadline. Prints one JSON line of per-second counts. With
+"mode": "bare" in its parameters, the same race in plain SQL (bare_worker): the floor the
+service race is compared with.
 
 Usage: python -m tests.bench.contend PARAMS_JSON (written by the orchestrator). The process
 prints "ready" once every thread has loaded its objects and connected, then waits for a line
@@ -15,9 +17,63 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.bench.settings")
+
+
+Attempt = Callable[[str, int, int], str]  # (op, player, session) -> refusal code, or ""
+
+
+def race_loop(
+    index: int,
+    players: list[list[int]],
+    sessions: list[int],
+    window: dict[str, float],
+    go: threading.Event,
+    attempt: Attempt,
+) -> dict[str, Any]:
+    """What both kinds of racer share: wait for the window, then reserve or cancel (half the
+    time one of its own reservations) until it ends, counting per second and timing each."""
+    rng = random.Random(index)
+    held: set[tuple[int, int]] = set()
+    per_second: dict[int, Counter[str]] = defaultdict(Counter)
+    refusals: Counter[str] = Counter()
+    latencies: list[float] = []
+    go.wait()
+    start, end = window["start"], window["end"]
+    while time.time() < start:
+        time.sleep(0.002)
+    while (now := time.time()) < end:
+        bucket = per_second[int(now - start)]
+        if held and rng.random() < 0.5:
+            pair = rng.choice(list(held))
+            op = "cancel"
+        else:
+            pair = (rng.choice(players)[0], rng.choice(sessions))
+            op = "cancel" if pair in held else "reserve"
+        bucket["attempts"] += 1
+        t0 = time.perf_counter()
+        try:
+            refused = attempt(op, *pair)
+        except Exception as exc:  # deadlocks or serialization failures would show here
+            bucket["errors"] += 1
+            refusals[f"error:{type(exc).__name__}"] += 1
+        else:
+            if refused:
+                bucket["refusals"] += 1
+                refusals[refused] += 1
+            else:
+                bucket["successes"] += 1
+                bucket[f"{op}_ok"] += 1
+                (held.discard if op == "cancel" else held.add)(pair)
+        latencies.append(time.perf_counter() - t0)
+    return {
+        "per_second": {str(k): dict(v) for k, v in per_second.items()},
+        "refusals": dict(refusals),
+        "latencies": latencies,
+    }
 
 
 def worker(
@@ -29,6 +85,7 @@ def worker(
     go: threading.Event,
     out: dict,
 ) -> None:
+    """A racer through bookings.services, as a page's request would call them."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -37,56 +94,149 @@ def worker(
     from bookings.services import reservation_cancel, reservation_create
     from scheduling.models import GroupSession
 
-    rng = random.Random(index)
     users = get_user_model().objects.in_bulk([u for _, u in players])
+    user_of = {p: users[u] for p, u in players}
     player_objs = Player.objects.in_bulk([p for p, _ in players])
     session_objs = GroupSession.objects.in_bulk(sessions)
-    held: dict[tuple[int, int], Any] = {}
-    per_second: dict[int, Counter[str]] = defaultdict(Counter)
-    refusals: Counter[str] = Counter()
-    latencies: list[float] = []
-    connection.ensure_connection()
-    loaded.wait()
-    go.wait()
-    start, end = window["start"], window["end"]
-    while time.time() < start:
-        time.sleep(0.002)
-    while (now := time.time()) < end:
-        second = int(now - start)
-        bucket = per_second[second]
-        if held and rng.random() < 0.5:
-            pair = rng.choice(list(held))
-            op = "cancel"
-        else:
-            pair = (rng.choice(players)[0], rng.choice(sessions))
-            op = "cancel" if pair in held else "reserve"
-        pid, sid = pair
-        actor = users[next(u for p, u in players if p == pid)]
-        bucket["attempts"] += 1
-        t0 = time.perf_counter()
+    reservations: dict[tuple[int, int], Any] = {}
+
+    def attempt(op: str, pid: int, sid: int) -> str:
         try:
             if op == "cancel":
-                reservation_cancel(reservation=held.pop(pair), actor=actor)
+                reservation_cancel(reservation=reservations[pid, sid], actor=user_of[pid])
             else:
-                held[pair] = reservation_create(
-                    player=player_objs[pid], session=session_objs[sid], actor=actor
+                reservations[pid, sid] = reservation_create(
+                    player=player_objs[pid], session=session_objs[sid], actor=user_of[pid]
                 )
-            bucket["successes"] += 1
-            bucket[f"{op}_ok"] += 1
         except BookingError as exc:
-            bucket["refusals"] += 1
-            refusals[exc.code] += 1
-        except Exception as exc:  # deadlocks or serialization failures would show here
-            bucket["errors"] += 1
-            refusals[f"error:{type(exc).__name__}"] += 1
+            return exc.code
+        except Exception:
             connection.close()
-        latencies.append(time.perf_counter() - t0)
+            raise
+        return ""
+
+    connection.ensure_connection()
+    loaded.wait()
+    out[index] = race_loop(index, players, sessions, window, go, attempt)
     connection.close()
-    out[index] = {
-        "per_second": {str(k): dict(v) for k, v in per_second.items()},
-        "refusals": dict(refusals),
-        "latencies": latencies,
-    }
+
+
+def bare_worker(
+    index: int,
+    players: list[list[int]],
+    sessions: list[int],
+    loaded: threading.Barrier,
+    window: dict[str, float],
+    go: threading.Event,
+    out: dict,
+) -> None:
+    """The race's floor: the same rows locked and written as bookings.services does (the
+    player's and the session's row locks, the reservation row, the session's counters, an
+    activity row and an outbox row), in plain SQL on its own psycopg connection, with no ORM,
+    no change capture and no check beyond "active already" and "full". What PostgreSQL and
+    this machine allow before Courtside's Python is counted."""
+    import psycopg
+    from django.db import connection
+
+    from bookings.models import Activity, Player, SessionReservation
+    from realtime.models import OutboxEvent
+    from scheduling.models import GroupSession
+
+    names = (
+        Player._meta.db_table,
+        GroupSession._meta.db_table,
+        SessionReservation._meta.db_table,
+        Activity._meta.db_table,
+        OutboxEvent._meta.db_table,
+    )
+    params = connection.get_connection_params()
+    for option in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(option, None)
+    db = psycopg.connect(**params, autocommit=False)
+    academy = dict(
+        db.execute(
+            f"SELECT id, academy_id FROM {names[1]} WHERE id = ANY(%s)", [sessions]
+        ).fetchall()
+    )
+    db.rollback()
+    user_of = {p: u for p, u in players}
+
+    def attempt(op: str, pid: int, sid: int) -> str:
+        try:
+            refused = _bare_op(db, op, pid, sid, user_of[pid], academy[sid], names=names)
+        except psycopg.Error:
+            db.rollback()
+            raise
+        if refused:
+            db.rollback()
+        else:
+            db.commit()
+        return refused
+
+    loaded.wait()
+    out[index] = race_loop(index, players, sessions, window, go, attempt)
+    db.close()
+
+
+def _bare_op(
+    db: Any, op: str, pid: int, sid: int, uid: int, academy: int, *, names: tuple[str, ...]
+) -> str:
+    """One reservation or cancellation in the open transaction; a refusal's code, or ""."""
+    t_player, t_session, t_res, t_act, t_out = names
+    db.execute(f"SELECT id FROM {t_player} WHERE id = %s FOR UPDATE", [pid])
+    capacity, reserved = db.execute(
+        f"SELECT capacity, reserved_count + held_count FROM {t_session} WHERE id = %s FOR UPDATE",
+        [sid],
+    ).fetchone()
+    row = db.execute(
+        f"SELECT id, status FROM {t_res} WHERE session_id = %s AND player_id = %s "
+        "ORDER BY id DESC LIMIT 1",
+        [sid, pid],
+    ).fetchone()
+    active = row is not None and row[1] == "reserved"
+    if op == "reserve":
+        if active:
+            return "already_reserved"
+        if reserved >= capacity:
+            return "session_full"
+        if row is None:
+            db.execute(
+                f"INSERT INTO {t_res} (session_id, player_id, status, reserved_by_id, "
+                "created_at, updated_at) VALUES (%s, %s, 'reserved', %s, now(), now())",
+                [sid, pid, uid],
+            )
+        else:
+            db.execute(
+                f"UPDATE {t_res} SET status = 'reserved', reserved_by_id = %s, "
+                "cancelled_by_id = NULL, cancelled_at = NULL, updated_at = now() WHERE id = %s",
+                [uid, row[0]],
+            )
+        step, verb = 1, "booked"
+    else:
+        if not active:
+            return "not_active"
+        db.execute(
+            f"UPDATE {t_res} SET status = 'cancelled', cancelled_by_id = %s, "
+            "cancelled_at = now(), updated_at = now() WHERE id = %s",
+            [uid, row[0]],
+        )
+        step, verb = -1, "cancelled"
+    db.execute(
+        f"UPDATE {t_session} SET reserved_count = reserved_count + %s, version = version + 1 "
+        "WHERE id = %s",
+        [step, sid],
+    )
+    db.execute(
+        f"INSERT INTO {t_act} (academy_id, at, verb, actor_id, player_id, session_id, detail) "
+        "VALUES (%s, now(), %s, %s, %s, %s, '')",
+        [academy, verb, uid, pid, sid],
+    )
+    # Marked sent: the servers' outbox sweep must not publish the floor's rows.
+    db.execute(
+        f"INSERT INTO {t_out} (name, data, created_at, due_at, sent_at) "
+        "VALUES ('bench.bare', '{}', now(), now(), now())"
+    )
+    return ""
 
 
 def main() -> None:
@@ -108,9 +258,10 @@ def main() -> None:
     loaded = threading.Barrier(len(chunks) + 1)
     window: dict[str, float] = {}
     go = threading.Event()
+    target = bare_worker if params.get("mode") == "bare" else worker
     threads = [
         threading.Thread(
-            target=worker, args=(i, chunk, params["sessions"], loaded, window, go, out)
+            target=target, args=(i, chunk, params["sessions"], loaded, window, go, out)
         )
         for i, chunk in enumerate(chunks)
     ]

@@ -72,6 +72,8 @@ class World:
     race_sessions: list[int] = field(default_factory=list)
     race_players: list[tuple[int, int]] = field(default_factory=list)  # (player id, user id)
     guardians: dict[int, list[int]] = field(default_factory=dict)  # child -> guardian users
+    # The browser phase's parent: guardian of the last player with a login (tests/bench/browser.py)
+    browser_parent: int = 0
 
 
 def _users(prefix: str, n: int) -> list[int]:
@@ -241,6 +243,12 @@ def build(*, viewers: int, big_sessions: int = 1050, race_players: int = 256) ->
         ],
     )
     world.guardians = {c: [p] for p, cs in world.parents for c in cs}
+    # A parent of a player who books for themself (the browser phase's clicking player, whose
+    # bookings this parent's home page lists): no viewer, trigger pair or race uses either.
+    world.browser_parent = _users("browserparent", 1)[0]
+    GuardianLink.objects.bulk_create(
+        [GuardianLink(guardian_id=world.browser_parent, player_id=player_ids[-1])]
+    )
 
     # -- the big academy: 1,000+ sessions in the week --
     big = Academy.objects.create(name="Bench Big", slug="bench-big", time_zone=TZ)

@@ -67,6 +67,8 @@ class Plan:
     ops_repeats: int = 30  # cancellations timed per kind in the ops phase
     big_sessions: int = 1050  # group sessions in the big academy's week (render times)
     history_sessions: int = 2000  # a coach's year, for the dashboard's rows (10 attendees each)
+    browser_pages: int = 30  # Chromium pages of the browser phase (tests/bench/browser.py)
+    browser_clicks: int = 10
     wait_restart: bool = False  # after the reconnection test, wait for the new worker
     step_scale: float = 1.0  # how long this plan's steps take, against the full plan's
     # As README deploys it on 2 cores: 4 workers, so a dead one drops a quarter of the sockets
@@ -88,7 +90,7 @@ FULL = Plan(
     level_at=5000,
     # 20,000 sockets: two client processes (each under the 20,000 open-file limit).
     client_procs=2,
-    deadline=780.0,
+    deadline=900.0,
     changes=12,
     burst_rate=50,
     burst_seconds=2,
@@ -136,9 +138,21 @@ SMOKE = Plan(
     history_sessions=60,
     step_scale=0.1,
     max_level_changes=2,
-    deadline=100.0,
+    browser_pages=3,
+    browser_clicks=2,
+    deadline=150.0,
 )
-ALL_PHASES = ["levels", "collab", "saturation", "ramp", "reconnect", "race", "render", "ops"]
+ALL_PHASES = [
+    "levels",
+    "collab",
+    "saturation",
+    "ramp",
+    "reconnect",
+    "race",
+    "render",
+    "ops",
+    "browser",
+]
 
 
 def free_port() -> int:
@@ -662,7 +676,13 @@ class Bench:
         from websockets.sync.client import connect
 
         assert self.clients is not None
+        rss0 = procs.rss_bytes([self.plain.pid])
         out: dict[str, Any] = {"connect": self.open_group("plain", "plain", self.specs[:n])}
+        time.sleep(1)  # as the ramp waits before it reads the workers' memory
+        ready = self.clients.total("status", "plain")["ready"]
+        out["connect"]["rss_per_connection_kib"] = (
+            round((procs.rss_bytes([self.plain.pid]) - rss0) / ready / 1024, 1) if ready else None
+        )
         with connect(
             f"ws://{HOST}:{self.plain_port}/control", compression=None, proxy=None
         ) as control:
@@ -910,30 +930,35 @@ class Bench:
         self.clients.call({"cmd": "mark", "group": group})
         survivors = [p for p in self.workers if p != victim]
         cpu0 = procs.cpu_seconds(survivors)
-        t_kill = time.time()
-        os.kill(victim, signal.SIGKILL)
-        log(
-            f"reconnect: killed worker {victim}, the one with most connections "
-            f"({per_worker[victim]} established, WebSockets and HTTP keep-alives) of {n} viewers"
-        )
-        # A booking while the sockets are down: its push reaches only the survivors' sockets,
-        # so the dropped pages that show it must notice (their "ready" says the stream moved)
-        # and fetch it; pages whose streams did not move are in sync as soon as they are live.
-        outage_change = self.trigger.change()
-        # Until everyone is back, or the run's time is up (the reconnection test runs last).
-        deadline = min(t_kill + 60, self.started + self.plan.deadline - 25 * self.plan.step_scale)
-        status: dict[str, int] = {}
-        while time.time() < deadline:
-            status = self.clients.total("status", group)
-            if (
-                status["dropped"]
-                and status["ready"] == n
-                and status["resynced"] >= status["dropped"]
-            ):
-                break
-            time.sleep(0.05)
-        done = time.time()
-        survivor_cpu = procs.cpu_seconds(survivors) - cpu0
+        with procs.profiled(survivors, f"reconnect-{n}"):
+            t_kill = time.time()
+            os.kill(victim, signal.SIGKILL)
+            log(
+                f"reconnect: killed worker {victim}, the one with most connections "
+                f"({per_worker[victim]} established, WebSockets and HTTP keep-alives) of "
+                f"{n} viewers"
+            )
+            # A booking while the sockets are down: its push reaches only the survivors'
+            # sockets, so the dropped pages that show it must notice (their "ready" says the
+            # stream moved) and fetch it; pages whose streams did not move are in sync as soon
+            # as they are live.
+            outage_change = self.trigger.change()
+            # Until everyone is back, or the run's time is up (the reconnection test runs last).
+            deadline = min(
+                t_kill + 60, self.started + self.plan.deadline - 25 * self.plan.step_scale
+            )
+            status: dict[str, int] = {}
+            while time.time() < deadline:
+                status = self.clients.total("status", group)
+                if (
+                    status["dropped"]
+                    and status["ready"] == n
+                    and status["resynced"] >= status["dropped"]
+                ):
+                    break
+                time.sleep(0.05)
+            done = time.time()
+            survivor_cpu = procs.cpu_seconds(survivors) - cpu0
         self.workers = survivors
         viewers = self.clients.collect(group)
         ready, resynced, attempts = [], [], []
@@ -976,6 +1001,8 @@ class Bench:
         )
         if open_group is None:
             self.clients.close(group)
+        if self.time_for(30):
+            result["plain"] = self.plain_reconnect(n)
         # serve restarts the dead worker; wait for it before going on (the smoke plan goes on).
         procs.wait_for(
             lambda: len(procs.children_of(self.serve.pid)) == self.plan.workers, timeout=10
@@ -993,10 +1020,69 @@ class Bench:
         self.workers = procs.children_of(self.serve.pid)
         return result
 
+    def plain_reconnect(self, n: int) -> dict[str, Any]:
+        """The reconnection's floor: n plain viewers spread over as many plain `websockets`
+        servers as the product has workers (one port, SO_REUSEPORT), the one holding most
+        SIGKILLed, its viewers back on the others with the same backoff. Nothing to resync."""
+        assert self.clients is not None
+        port = free_port()
+        servers = [
+            procs.spawn(
+                procs.python("tests.bench.plain", str(port), "--reuse-port"),
+                env=self.env,
+                log=self.var / "plain.log",
+                stdout=subprocess.PIPE,
+            )
+            for _ in range(self.plan.workers)
+        ]
+        try:
+            for server in servers:
+                assert server.stdout is not None
+                if server.stdout.readline().strip() != b"ready":
+                    raise RuntimeError("a plain server did not come up (see var/bench/plain.log)")
+            specs = [{"keys": ["plain"], "src": s["src"]} for s in self.specs[:n]]
+            where = {"url": f"ws://{HOST}:{port}/", "host": HOST, "port": port}
+            self.clients.open("plainrc", specs, mode="plain", timeout=300, concurrency=8, **where)
+            pids = [s.pid for s in servers]
+            per_pid = procs.connections_per_pid(pids, port)
+            victim = max(per_pid, key=lambda p: per_pid[p])
+            self.clients.call({"cmd": "mark", "group": "plainrc"})
+            t_kill = time.time()
+            os.kill(victim, signal.SIGKILL)
+            procs.wait_for(
+                lambda: (
+                    (st := self.clients.total("status", "plainrc"))["dropped"] > 0
+                    and st["ready"] == n
+                ),
+                timeout=60,
+                interval=0.05,
+            )
+            back = []
+            for v in self.clients.collect("plainrc"):
+                if any(e[1] == "closed" for e in v["events"]):
+                    ready = [e[0] for e in v["events"] if e[1] == "ready"]
+                    back.append(max(ready) - t_kill if ready else None)
+            self.clients.close("plainrc")
+        finally:
+            for server in servers:
+                procs.stop(server, timeout=5)
+        done = [b for b in back if b is not None]
+        result = {
+            "viewers": n,
+            "dropped": len(back),
+            "all_back": len(done) == len(back),
+            "all_back_after_s": round(max(done), 3) if done else None,
+            "within_1s": sum(1 for b in done if b <= 1.0),
+        }
+        last = max(done, default=0.0)
+        log(f"plain reconnect: {len(done)}/{len(back)} back, last after {last:.3f} s")
+        return result
+
     # -- contended reservations ---------------------------------------------------------------
 
-    def spawn_racers(self) -> None:
-        """They import Django, load, connect, print "ready" and wait for race()'s start signal."""
+    def spawn_racers(self, mode: str) -> None:
+        """They import Django, load, connect, print "ready" and wait for race()'s start signal.
+        `mode`: "service" (bookings.services) or "bare" (the same rows in plain SQL)."""
         plan = self.plan
         players = self.world.race_players
         per_thread = 8
@@ -1012,6 +1098,7 @@ class Bench:
                     {
                         "players": chunks[i * plan.race_threads : (i + 1) * plan.race_threads],
                         "sessions": self.world.race_sessions,
+                        "mode": mode,
                     }
                 )
             )
@@ -1027,8 +1114,26 @@ class Bench:
         self.racers = racers
 
     def race(self) -> dict[str, Any]:
+        """The contended race through bookings.services, then its floor: the same race in
+        plain SQL (contend.bare_worker) from the same empty sessions, on the same machine."""
+        result = self._race("service")
+        if self.time_for(25):
+            self.empty_race_sessions()
+            result["plain"] = self._race("bare")
+        return result
+
+    def empty_race_sessions(self) -> None:
+        """Every race reservation cancelled and the counters at 0, as the first race began."""
+        from bookings.models import SessionReservation
+        from scheduling.models import GroupSession
+
+        sessions = self.world.race_sessions
+        SessionReservation.objects.filter(session_id__in=sessions).update(status="cancelled")
+        GroupSession.objects.filter(pk__in=sessions).update(reserved_count=0)
+
+    def _race(self, mode: str) -> dict[str, Any]:
         plan = self.plan
-        self.spawn_racers()
+        self.spawn_racers(mode)
         racers = self.racers
         for p in racers:  # every thread connected and loaded
             assert p.stdout is not None
@@ -1084,7 +1189,8 @@ class Bench:
             "check": check,
         }
         log(
-            f"race: {result['attempts_per_s']} attempts/s, {result['successes_per_s']} ok/s, "
+            f"race ({mode}): {result['attempts_per_s']} attempts/s, "
+            f"{result['successes_per_s']} ok/s, "
             f"{result['refusals_per_s']} refused/s, errors {totals['errors']}; "
             f"overbooked {check['overbooked']}, count mismatches {check['count_mismatch']}"
         )
@@ -1449,11 +1555,19 @@ class Bench:
             # connect rate: a goal's plain-broadcast baseline is never what the time limit skips.
             if levels and self.time_for(120):
                 self.level_compare(levels[-1])
+            # Render times before the ramp: a page's time is what its rendering costs, not what
+            # the 20,000 sockets the ramp leaves open cost the two cores meanwhile.
+            if "render" in phases and self.time_for(30):
+                self.results["render"] = self.render()
+            if "browser" in phases and self.time_for(60):
+                from tests.bench import browser
+
+                self.results["browser"] = browser.run(
+                    self, pages=self.plan.browser_pages, clicks=self.plan.browser_clicks
+                )
             if "ramp" in phases:
                 self.results["idle"] = self.ramp(held=live_open)
                 self.max_level(self.results["idle"]["max_held"])
-            if "render" in phases and self.time_for(30):
-                self.results["render"] = self.render()
             if "ops" in phases and live_open and self.time_for(45):
                 self.results["ops"] = self.ops("live", live_open)
             if "reconnect" in phases and self.time_for(45):

@@ -237,3 +237,44 @@ def wait_settled(pids: list[int], timeout: float, quiet: float = 0.05) -> bool:
             return True
         last = now
     return False
+
+
+@contextlib.contextmanager
+def profiled(pids: list[int], name: str) -> Any:
+    """With BENCH_PROFILE=DIR (and py-spy on the PATH or in the venv), `py-spy record` of
+    these processes for the block, one folded-stack file each (DIR/NAME-PID.txt): how the
+    report's "what limits it" lines are found. Without it, nothing."""
+    out = os.environ.get("BENCH_PROFILE")
+    spy = Path(sys.executable).with_name("py-spy")
+    if not out or not spy.exists():
+        yield
+        return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    spies = [
+        subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "-p",
+                str(pid),
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "--nonblocking",
+                "-o",
+                f"{out}/{name}-{pid}.txt",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+    try:
+        yield
+    finally:
+        for spy_proc in spies:
+            spy_proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy_proc in spies:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spy_proc.wait(20)

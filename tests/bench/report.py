@@ -156,12 +156,22 @@ def _reconnect_goal(rec: dict[str, Any], limit: float) -> Goal:
             f"only {rec['resynced']}/{rec['dropped']} back after {rec['waited_s']} s "
             f"({rec['within_1s']} within 1 s); the rest still reconnecting"
         )
+    plain = rec.get("plain")
+    if plain and plain["all_back"]:
+        floor = (
+            f"{plain['all_back_after_s']} s to reconnect {plain['dropped']} "
+            f"({plain['within_1s']} within 1 s)"
+        )
+    elif plain:
+        floor = f"{plain['dropped'] - plain['within_1s']} of {plain['dropped']} not back in 60 s"
+    else:
+        floor = "-"
     return (
         f"a worker SIGKILLed under {rec['viewers']:,} viewers: every dropped page live and "
         f"resynced ({rec['dropped']} dropped)",
         f"<= {limit:g} s",
         result,
-        "-",
+        floor,
         last is not None and last <= limit and rec["all_back"],
     )
 
@@ -180,12 +190,22 @@ def goals(r: dict[str, Any]) -> list[Goal]:
         held = idle["max_held"]
         per = [lv["server_rss_per_connection_kib"] for lv in idle["levels"] if lv["ready"] > 0]
         kib = next((k for k in reversed(per) if k is not None), None)
+        # The plain server's memory per socket at the most viewers it was compared at.
+        plain_levels = [
+            lv["plain"]["connect"]
+            for _n, lv in sorted(r.get("levels", {}).items(), key=lambda item: int(item[0]))
+            if lv.get("plain", {}).get("connect", {}).get("rss_per_connection_kib") is not None
+        ]
+        plain = plain_levels[-1] if plain_levels else {}
+        plain_kib = plain.get("rss_per_connection_kib")
         rows.append(
             (
                 "idle connections held (4 workers), memory each",
                 ">= 20,000, <= 25 KiB",
                 f"{held:,}, {_kib(kib)} per added connection",
-                "-",
+                f"{plain.get('ready', 0):,} held by one process, {_kib(plain_kib)} each"
+                if plain_kib is not None
+                else "-",
                 held >= 20_000 and kib is not None and kib <= 25,
             )
         )
@@ -198,7 +218,10 @@ def goals(r: dict[str, Any]) -> list[Goal]:
                 ">= 500 ok/s, 0 overbooked",
                 f"{race['successes_per_s']} ok/s, {check['overbooked']} overbooked, "
                 f"{check['count_mismatch']} count mismatches",
-                "-",
+                f"{race['plain']['successes_per_s']} ok/s in plain SQL "
+                f"({_times_plain(race['successes_per_s'], race['plain']['successes_per_s'])})"
+                if race.get("plain")
+                else "-",
                 race["successes_per_s"] >= 500 and check["ok"],
             )
         )
@@ -220,7 +243,37 @@ def goals(r: dict[str, Any]) -> list[Goal]:
                 worst <= 20,
             )
         )
+    if r.get("browser"):
+        rows.append(_browser_goal(r["browser"]))
     return rows
+
+
+def _browser_ms(lat: dict[str, Any]) -> str:
+    return f"median {_ms(lat, 'median')}, p90 {_ms(lat, 'p90')}, max {_ms(lat, 'max')} ms"
+
+
+def _browser_goal(b: dict[str, Any]) -> Goal:
+    """A click in Chromium to the change on every other page (tests/bench/browser.py)."""
+    figure = "a click to the change on every other page, real browser, ~30 pages of six users"
+    goal = "p90 <= 150 ms, max <= 250 ms"
+    if "courtside" not in b:
+        return (figure, goal, f"not measured: {b.get('error')}", "-", None)
+    c, lat = b["courtside"], b["courtside"]["latency_ms"]
+    kinds = ", ".join(f"{k} {_ms(v, 'median')}" for k, v in c["per_kind"].items())
+    lost = len(c["missed"]) + len(c["wrong_value"]) + len(c["not_shown"])
+    result = f"{_browser_ms(lat)} (per page kind: {kinds})"
+    if lost:
+        result += f"; **{lost} page updates missed or wrong** (see below)"
+    plain = b.get("plain", {}).get("latency_ms")
+    return (
+        figure
+        if (c["pages"], c.get("users", 6)) == (30, 6)
+        else figure.replace("~30 pages of six", f"~{c['pages']} pages of {c.get('users', 6)}"),
+        goal,
+        result,
+        _browser_ms(plain) if plain else "-",
+        lat.get("n", 0) > 0 and lat["p90"] <= 150 and lat["max"] <= 250 and not lost,
+    )
 
 
 def _header(r: dict[str, Any], add: Any) -> None:
@@ -542,10 +595,14 @@ def _race(race: dict[str, Any], add: Any, out: list[str]) -> None:
         f"{race['clients']} clients ({race['processes']} processes of threads, one database "
         f"connection each) race for {race['spots']} spots in {race['sessions']} sessions for "
         f"{race['seconds']} s through `reservation_create` / `reservation_cancel`, each player "
-        f"for itself.\n"
+        f"for itself. Then the same race from the same empty sessions in plain SQL on psycopg "
+        f"(`tests/bench/contend.py`, `bare_worker`): the same row locks and writes (player, "
+        f"session, reservation, counters, activity and outbox rows), no ORM, no eligibility, "
+        f"overlap or waiting-list checks: what PostgreSQL and this machine allow.\n"
     )
     t = Table(
         out,
+        "path",
         "attempts/s",
         "successes/s (reserve + cancel)",
         "refusals/s",
@@ -554,16 +611,21 @@ def _race(race: dict[str, Any], add: Any, out: list[str]) -> None:
         "overbooked sessions",
         "reserved_count mismatches",
     )
-    check = race["check"]
-    t.row(
-        race["attempts_per_s"],
-        f"{race['successes_per_s']} ({race['reserves_per_s']} + {race['cancels_per_s']})",
-        race["refusals_per_s"],
-        race["errors"],
-        f"{_ms(race['operation_ms'], 'p50')} / {_ms(race['operation_ms'], 'p99')}",
-        check["overbooked"],
-        f"{check['count_mismatch']} (of {check['sessions_checked']} sessions checked)",
-    )
+    paths = [("`bookings.services`", race)]
+    if race.get("plain"):
+        paths.append(("plain SQL, the same rows (the floor)", race["plain"]))
+    for label, run in paths:
+        check = run["check"]
+        t.row(
+            label,
+            run["attempts_per_s"],
+            f"{run['successes_per_s']} ({run['reserves_per_s']} + {run['cancels_per_s']})",
+            run["refusals_per_s"],
+            run["errors"],
+            f"{_ms(run['operation_ms'], 'p50')} / {_ms(run['operation_ms'], 'p99')}",
+            check["overbooked"],
+            f"{check['count_mismatch']} (of {check['sessions_checked']} sessions checked)",
+        )
     per_second = ", ".join(
         f"{c.get('successes', 0)}/{c.get('attempts', 0)}" for c in race["per_second"]
     )
@@ -608,6 +670,20 @@ def _reconnect(recs: list[dict[str, Any]], add: Any, out: list[str]) -> None:
         + ", ".join(f"{rec.get('resynced_by_fetch')} of {rec['dropped']}" for rec in recs)
         + ".\n"
     )
+    floors = [(rec["viewers"], rec["plain"]) for rec in recs if rec.get("plain")]
+    if floors:
+        add(
+            "\nThe floor, plain `websockets` servers (as many as the workers, one port, the "
+            "fullest SIGKILLed, the clients' same backoff, nothing to resync): "
+            + "; ".join(
+                f"{n:,} viewers: {p['dropped']} dropped, all back after {p['all_back_after_s']} s "
+                f"({p['within_1s']} within 1 s)"
+                if p["all_back"]
+                else f"{n:,} viewers: {p['dropped']} dropped, not all back"
+                for n, p in floors
+            )
+            + ".\n"
+        )
 
 
 def _render(ren: dict[str, Any], add: Any, out: list[str]) -> None:
@@ -761,6 +837,66 @@ def _ops(ops: dict[str, Any], add: Any, out: list[str]) -> None:
         add(f"\nPromotion adds {c['added_ms']} ms (median) to a cancellation.\n")
 
 
+def _browser(b: dict[str, Any], add: Any, out: list[str]) -> None:
+    c, p = b["courtside"], b.get("plain", {})
+    add(
+        f"\n### 9. A click in a real browser to the change on every other page "
+        f"(Chromium {b.get('chromium', '?')}, {c['pages']} pages of {c.get('users', 6)} users, "
+        f"{c['clicks']} clicks alternating Reserve and Cancel)\n"
+    )
+    t = Table(out, "pages showing it", "pages", "samples", "median ms", "p90 ms", "max ms")
+    for kind, v in c["per_kind"].items():
+        t.row(kind, v["pages"], v.get("n", 0), _ms(v, "median"), _ms(v, "p90"), _ms(v, "max"))
+    lat = c["latency_ms"]
+    t.row("**every other page**", c["observers"], lat.get("n", 0), *_browser_row(lat))
+    for label, key in [
+        ("of which: the click to the push's arrival (server, Redis, socket)", "push_arrival_ms"),
+        ("of which: the push's arrival to the DOM (the page's own work)", "arrival_to_dom_ms"),
+    ]:
+        part = c.get(key, {})
+        t.row(label, c["observers"], part.get("n", 0), *_browser_row(part))
+    own = c.get("own_answer_ms", {})
+    label = "the clicking page's own list (its push or its POST's answer, the first)"
+    t.row(label, 1, own.get("n", 0), *_browser_row(own))
+    for label, key in [
+        ("the click's POST: from the click to its leaving", "post_sent_ms"),
+        ("the click's POST at the server (to its first byte)", "post_server_ms"),
+    ]:
+        part = c.get(key, {})
+        t.row(label, 1, part.get("n", 0), *_browser_row(part))
+    if p.get("latency_ms"):
+        pl = p["latency_ms"]
+        label = "plain floor: a WebSocket broadcast, no Django"
+        t.row(label, p["observers"], pl.get("n", 0), *_browser_row(pl))
+    add(
+        "\nFrom the click (a capturing listener on the clicking page) to the first DOM mutation "
+        "that shows the new figure on each observing page, on the pages' shared clock "
+        "(performance.timeOrigin + now()). "
+        + (
+            f"Missed within {b['seen_within_s']:g} s: {', '.join(c['missed'])}. "
+            if c["missed"]
+            else f"No page missed a change (within {b['seen_within_s']:g} s). "
+        )
+        + (f"Wrong figure: {', '.join(c['wrong_value'])}. " if c["wrong_value"] else "")
+        + (f"Figure not on the page: {', '.join(c['not_shown'])}. " if c["not_shown"] else "")
+        + (f"Plain floor missed: {', '.join(p['missed'])}. " if p.get("missed") else "")
+        + (
+            "Cores busy during the clicks (of {}): Courtside {}, plain floor {}.".format(
+                b.get("cores", "?"),
+                ", ".join(f"{k} {v}" for k, v in c["cores_busy_during_clicks"].items()),
+                ", ".join(f"{k} {v}" for k, v in p.get("cores_busy_during_clicks", {}).items()),
+            )
+            if c.get("cores_busy_during_clicks")
+            else ""
+        )
+        + "\n"
+    )
+
+
+def _browser_row(lat: dict[str, Any]) -> list[str]:
+    return [_ms(lat, "median"), _ms(lat, "p90"), _ms(lat, "max")]
+
+
 def markdown(r: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
@@ -789,6 +925,8 @@ def markdown(r: dict[str, Any]) -> str:
         _collab(r["collab"], add, out)
     if r.get("ops"):
         _ops(r["ops"], add, out)
+    if r.get("browser", {}).get("courtside"):
+        _browser(r["browser"], add, out)
     return "\n".join(out) + "\n"
 
 

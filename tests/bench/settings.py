@@ -34,3 +34,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Static files straight from static/ (no collectstatic in the bench): the browser phase's pages
+# load courtside.js and the rest as the product's pages do.
+WHITENOISE_USE_FINDERS = True
