@@ -81,7 +81,7 @@ check: lint test
 
 # The live path measured on the real stack: a fresh PostgreSQL database (created and dropped),
 # Redis, 4 `manage.py serve` workers, separate client and trigger processes. About 12 minutes
-# (at most 15); writes var/bench/summary.json and the tables in docs/benchmarks.md. Needs
+# (at most 20); writes var/bench/summary.json and the tables in docs/benchmarks.md. Needs
 # PostgreSQL and Redis on 127.0.0.1 (see .ci/). The file limit is raised for 5,000+ sockets.
 bench: setup
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \

@@ -90,7 +90,7 @@ FULL = Plan(
     level_at=5000,
     # 20,000 sockets: two client processes (each under the 20,000 open-file limit).
     client_procs=2,
-    deadline=900.0,
+    deadline=1200.0,
     changes=12,
     burst_rate=50,
     burst_seconds=2,
@@ -469,7 +469,9 @@ class Bench:
             time.sleep(0.1)
         return False
 
-    def open_group(self, group: str, mode: str, specs: list[dict[str, Any]], **kw: Any):  # type: ignore[no-untyped-def]
+    def open_group(  # type: ignore[no-untyped-def]
+        self, group: str, mode: str, specs: list[dict[str, Any]], timeout: float = 300, **kw: Any
+    ):
         assert self.clients is not None
         paths = {
             "live": "/ws/live/",
@@ -489,7 +491,7 @@ class Bench:
         # (channels' database_sync_to_async) until daphne's 5 s handshake timeout drops them,
         # and the retries snowball (seen at 32 under load).
         opened = self.clients.open(
-            group, specs, mode=mode, timeout=300, concurrency=8, **where, **kw
+            group, specs, mode=mode, timeout=timeout, concurrency=8, **where, **kw
         )
         log(
             f"{group}: {opened['ready']}/{opened['opened']} ready in {opened['seconds']} s"
@@ -669,10 +671,11 @@ class Bench:
         use_publisher("live")
         return out
 
-    def plain_level(self, n: int, *, sustained: bool = False) -> dict[str, Any]:
+    def plain_level(self, n: int, *, sustained: bool = False, burst: bool = True) -> dict[str, Any]:
         """The plain `websockets` broadcast to n viewers: spaced as the reference spaces them,
-        then a burst at the plan's burst rate (the burst rows' comparison), and with
-        `sustained`, rising rates as in the saturation steps (the delivered messages/s row's)."""
+        then (with `burst`) a burst at the plan's burst rate (the burst rows' comparison), and
+        with `sustained`, rising rates as in the saturation steps (the delivered messages/s
+        row's)."""
         from websockets.sync.client import connect
 
         assert self.clients is not None
@@ -688,9 +691,10 @@ class Bench:
         ) as control:
             out.update(self._plain_run(control, n, self.plan.plain_broadcasts, rate=2.0))
             log(f"plain N={n}: {self._brief(out)}")
-            count = int(self.plan.burst_rate * self.plan.burst_seconds)
-            out["burst"] = self._plain_run(control, n, count, rate=self.plan.burst_rate)
-            log(f"plain N={n}: burst {self._brief(out['burst'])}")
+            if burst:
+                count = int(self.plan.burst_rate * self.plan.burst_seconds)
+                out["burst"] = self._plain_run(control, n, count, rate=self.plan.burst_rate)
+                log(f"plain N={n}: burst {self._brief(out['burst'])}")
             if sustained:
                 out["saturation"] = self._plain_saturation(control, n)
         self.clients.close("plain")
@@ -860,8 +864,14 @@ class Bench:
                 break
             opened = None
             if target > held:
+                # A slow host connects slowly: a step ends with the time limit, not after it.
+                left = self.started + self.plan.deadline - 90 * self.plan.step_scale - time.time()
                 opened = self.open_group(
-                    "idle", "live", self.specs[held:target], resync="reconnect"
+                    "idle",
+                    "live",
+                    self.specs[held:target],
+                    timeout=max(30.0, left),
+                    resync="reconnect",
                 )
                 time.sleep(2)
             status = self.clients.total("status")
@@ -1491,7 +1501,9 @@ class Bench:
                 self.results["reconnect_max"] = self.reconnect("", wait_restart=True)
             if close:
                 self.clients.close("idle")  # the first level's "live" sockets stay, idle
-            level["plain"] = self.plain_level(held)
+            # No burst here: only the 1/s comparison is a goal at this level, and 100
+            # broadcasts to every socket kept the clients busy for half a minute on a slow host.
+            level["plain"] = self.plain_level(held, burst=False)
             base = level["courtside"]["1/s"]["latency_ms"]
             level["ratios_vs_courtside_1_per_s"] = {
                 "plain": ratio(level["plain"]["latency_ms"], base)
