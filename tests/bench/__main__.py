@@ -1,8 +1,9 @@
 """python -m tests.bench [--smoke] [--out PATH] [--docs PATH] [--phases a,b] [...]
 
-Full plan (`make bench`): ~13 minutes on a fast host (at most 20), writes var/bench/summary.json and the
-tables in docs/benchmarks.md. Smoke plan (--smoke): a few clients for a few seconds, JSON only;
-used by tests/test_bench_smoke.py so the harness cannot rot."""
+Full plan (`make bench`): ~13 minutes on a fast host (at most 20), writes
+var/bench/summary.json and the tables in docs/benchmarks.md. Smoke plan (--smoke): a few
+clients for a few seconds, JSON only; used by tests/test_bench_smoke.py so the harness cannot
+rot."""
 
 from __future__ import annotations
 
