@@ -188,8 +188,13 @@ def goals(r: dict[str, Any]) -> list[Goal]:
     idle = r.get("idle")
     if idle:
         held = idle["max_held"]
-        per = [lv["server_rss_per_connection_kib"] for lv in idle["levels"] if lv["ready"] > 0]
+        # Memory per socket from the steps held in full (a step the time limit cut short
+        # measured a worker still taking sockets), and how far that step got.
+        full = [lv for lv in idle["levels"] if lv["ready"] >= lv["target"] > 0]
+        per = [lv["server_rss_per_connection_kib"] for lv in full]
         kib = next((k for k in reversed(per) if k is not None), None)
+        cut = [lv for lv in idle["levels"] if lv["ready"] < lv["target"]]
+        reached = f" ({cut[0]['ready']:,} of {cut[0]['target']:,} at the time limit)" if cut else ""
         # The plain server's memory per socket at the most viewers it was compared at.
         plain_levels = [
             lv["plain"]["connect"]
@@ -202,7 +207,7 @@ def goals(r: dict[str, Any]) -> list[Goal]:
             (
                 "idle connections held (4 workers), memory each",
                 ">= 20,000, <= 25 KiB",
-                f"{held:,}, {_kib(kib)} per added connection",
+                f"{held:,}{reached}, {_kib(kib)} per added connection",
                 f"{plain.get('ready', 0):,} held by one process, {_kib(plain_kib)} each"
                 if plain_kib is not None
                 else "-",
