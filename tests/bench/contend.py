@@ -1,7 +1,7 @@
 """One process of the contended-reservation race: T threads, each with its own database
 connection and its own players, reserving and cancelling spots in a few small sessions through
 bookings.services until the deadline. Prints one JSON line of per-second counts. With
-"mode": "bare" in its parameters, the same race in plain SQL (bare_worker): the floor the
+"mode": "bare" in its parameters, the same race in plain SQL (bare_attempts): the floor the
 service race is compared with.
 
 Usage: python -m tests.bench.contend PARAMS_JSON (written by the orchestrator). The process
@@ -76,16 +76,11 @@ def race_loop(
     }
 
 
-def worker(
-    index: int,
-    players: list[list[int]],
-    sessions: list[int],
-    loaded: threading.Barrier,
-    window: dict[str, float],
-    go: threading.Event,
-    out: dict,
-) -> None:
-    """A racer through bookings.services, as a page's request would call them."""
+def service_attempts(
+    players: list[list[int]], sessions: list[int]
+) -> tuple[Attempt, Callable[[], None]]:
+    """A racer's attempts through bookings.services, as a page's request would call them, and
+    what to close after."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -116,20 +111,12 @@ def worker(
         return ""
 
     connection.ensure_connection()
-    loaded.wait()
-    out[index] = race_loop(index, players, sessions, window, go, attempt)
-    connection.close()
+    return attempt, connection.close
 
 
-def bare_worker(
-    index: int,
-    players: list[list[int]],
-    sessions: list[int],
-    loaded: threading.Barrier,
-    window: dict[str, float],
-    go: threading.Event,
-    out: dict,
-) -> None:
+def bare_attempts(
+    players: list[list[int]], sessions: list[int]
+) -> tuple[Attempt, Callable[[], None]]:
     """The race's floor: the same rows locked and written as bookings.services does (the
     player's and the session's row locks, the reservation row, the session's counters, an
     activity row and an outbox row), in plain SQL on its own psycopg connection, with no ORM,
@@ -173,9 +160,7 @@ def bare_worker(
             db.commit()
         return refused
 
-    loaded.wait()
-    out[index] = race_loop(index, players, sessions, window, go, attempt)
-    db.close()
+    return attempt, db.close
 
 
 def _bare_op(
@@ -239,6 +224,24 @@ def _bare_op(
     return ""
 
 
+def racer(
+    index: int,
+    params: dict[str, Any],
+    loaded: threading.Barrier,
+    window: dict[str, float],
+    go: threading.Event,
+    out: dict[int, Any],
+) -> None:
+    """One thread of the race: its players' attempts (`params["mode"]`: "bare" for plain SQL),
+    made ready before the start, then the loop."""
+    players, sessions = params["players"][index], params["sessions"]
+    make = bare_attempts if params.get("mode") == "bare" else service_attempts
+    attempt, close = make(players, sessions)
+    loaded.wait()
+    out[index] = race_loop(index, players, sessions, window, go, attempt)
+    close()
+
+
 def main() -> None:
     with open(sys.argv[1]) as f:
         params = json.load(f)
@@ -258,12 +261,9 @@ def main() -> None:
     loaded = threading.Barrier(len(chunks) + 1)
     window: dict[str, float] = {}
     go = threading.Event()
-    target = bare_worker if params.get("mode") == "bare" else worker
     threads = [
-        threading.Thread(
-            target=target, args=(i, chunk, params["sessions"], loaded, window, go, out)
-        )
-        for i, chunk in enumerate(chunks)
+        threading.Thread(target=racer, args=(i, params, loaded, window, go, out))
+        for i in range(len(chunks))
     ]
     for t in threads:
         t.start()

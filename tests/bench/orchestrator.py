@@ -1125,7 +1125,7 @@ class Bench:
 
     def race(self) -> dict[str, Any]:
         """The contended race through bookings.services, then its floor: the same race in
-        plain SQL (contend.bare_worker) from the same empty sessions, on the same machine."""
+        plain SQL (contend.bare_attempts) from the same empty sessions, on the same machine."""
         result = self._race("service")
         if self.time_for(25):
             self.empty_race_sessions()

@@ -601,7 +601,7 @@ def _race(race: dict[str, Any], add: Any, out: list[str]) -> None:
         f"connection each) race for {race['spots']} spots in {race['sessions']} sessions for "
         f"{race['seconds']} s through `reservation_create` / `reservation_cancel`, each player "
         f"for itself. Then the same race from the same empty sessions in plain SQL on psycopg "
-        f"(`tests/bench/contend.py`, `bare_worker`): the same row locks and writes (player, "
+        f"(`tests/bench/contend.py`, `bare_attempts`): the same row locks and writes (player, "
         f"session, reservation, counters, activity and outbox rows), no ORM, no eligibility, "
         f"overlap or waiting-list checks: what PostgreSQL and this machine allow.\n"
     )
