@@ -845,7 +845,7 @@ def _ops(ops: dict[str, Any], add: Any, out: list[str]) -> None:
 def _browser(b: dict[str, Any], add: Any, out: list[str]) -> None:
     c, p = b["courtside"], b.get("plain", {})
     add(
-        f"\n### 9. A click in a real browser to the change on every other page "
+        f"\n### 10. A click in a real browser to the change on every other page "
         f"(Chromium {b.get('chromium', '?')}, {c['pages']} pages of {c.get('users', 6)} users, "
         f"{c['clicks']} clicks alternating Reserve and Cancel)\n"
     )
