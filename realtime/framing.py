@@ -117,7 +117,9 @@ def quiet_connection_debug_log() -> None:
     """Autobahn pretty-prints its 29 protocol options for a debug line on every new
     WebSocket (`WebSocketProtocol._connectionMade`), formatted even when debug is off: about
     0.2 ms of a worker's CPU per socket, paid again by every page of a reconnection storm.
-    Its module's `pformat` becomes a lazy one: the text is made only if the line is logged."""
+    Its module's `pformat` becomes a lazy one: the text is made only if the line is logged.
+    (The module's other use, `Timings.__str__`, serves `trackTimings`, which daphne leaves
+    off.)"""
     from autobahn.websocket import protocol
 
     protocol.pformat = _Formatted  # type: ignore[assignment]

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from typing import Any
 
 from tests.bench import procs
 from tests.bench.orchestrator import HOST, log
-from tests.bench.stats import pct
+from tests.bench.stats import summary_ms
 from tests.browser.stack import CHROMIUM, CHROMIUM_ARGS
 
 SEEN_WITHIN = 5.0  # s: a page that has not shown the change by then missed it
@@ -241,15 +240,8 @@ class Tab:
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
-    """median, p90, max (ms) of values in ms."""
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "median": round(statistics.median(values), 1),
-        "p90": round(pct(values, 90), 1),
-        "max": round(max(values), 1),
-    }
+    """The bench's summary (p50 is the median) of values measured in ms."""
+    return summary_ms([v / 1000 for v in values])
 
 
 def _cast(bench: Any) -> tuple[dict[str, int], int, int]:
@@ -525,13 +517,13 @@ def run(bench: Any, *, pages: int = 30, clicks: int = 10) -> dict[str, Any]:
                 c = out["courtside"]
                 log(
                     f"browser: {c['pages']} pages, {c['clicks']} clicks: median "
-                    f"{c['latency_ms'].get('median')} p90 {c['latency_ms'].get('p90')} max "
+                    f"{c['latency_ms'].get('p50')} p90 {c['latency_ms'].get('p90')} max "
                     f"{c['latency_ms'].get('max')} ms; {len(c['missed'])} missed"
                 )
                 out["plain"] = _plain(browser, bench, pages, clicks)
                 p = out["plain"]
                 log(
-                    f"browser plain floor: median {p['latency_ms'].get('median')} p90 "
+                    f"browser plain floor: median {p['latency_ms'].get('p50')} p90 "
                     f"{p['latency_ms'].get('p90')} max {p['latency_ms'].get('max')} ms; "
                     f"{len(p['missed'])} missed"
                 )

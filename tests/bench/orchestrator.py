@@ -470,7 +470,13 @@ class Bench:
         return False
 
     def open_group(  # type: ignore[no-untyped-def]
-        self, group: str, mode: str, specs: list[dict[str, Any]], timeout: float = 300, **kw: Any
+        self,
+        group: str,
+        mode: str,
+        specs: list[dict[str, Any]],
+        timeout: float = 300,
+        plain_port: int | None = None,  # another plain server than the run's own
+        **kw: Any,
     ):
         assert self.clients is not None
         paths = {
@@ -479,11 +485,8 @@ class Bench:
             "notify": "/ws/bench-notify/",
         }
         if mode == "plain":
-            where = {
-                "url": f"ws://{HOST}:{self.plain_port}/",
-                "host": HOST,
-                "port": self.plain_port,
-            }
+            port = plain_port or self.plain_port
+            where = {"url": f"ws://{HOST}:{port}/", "host": HOST, "port": port}
             specs = [{"keys": ["plain"], "src": s["src"]} for s in specs]
         else:
             where = self.ws_url(paths[mode])
@@ -1050,9 +1053,7 @@ class Bench:
                 assert server.stdout is not None
                 if server.stdout.readline().strip() != b"ready":
                     raise RuntimeError("a plain server did not come up (see var/bench/plain.log)")
-            specs = [{"keys": ["plain"], "src": s["src"]} for s in self.specs[:n]]
-            where = {"url": f"ws://{HOST}:{port}/", "host": HOST, "port": port}
-            self.clients.open("plainrc", specs, mode="plain", timeout=300, concurrency=8, **where)
+            self.open_group("plainrc", "plain", self.specs[:n], plain_port=port)
             pids = [s.pid for s in servers]
             per_pid = procs.connections_per_pid(pids, port)
             victim = max(per_pid, key=lambda p: per_pid[p])

@@ -20,12 +20,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary_ms(values: list[float]) -> dict[str, Any]:
-    """p50/p95/p99/max in milliseconds of values in seconds."""
+    """p50/p90/p95/p99/max in milliseconds of values in seconds."""
     if not values:
         return {"n": 0}
     return {
         "n": len(values),
         "p50": round(pct(values, 50) * 1000, 1),
+        "p90": round(pct(values, 90) * 1000, 1),
         "p95": round(pct(values, 95) * 1000, 1),
         "p99": round(pct(values, 99) * 1000, 1),
         "max": round(max(values) * 1000, 1),
